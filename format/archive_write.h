@@ -1,0 +1,82 @@
+/* archive_write.h: the public writer. A producer (pack/, or a test tool)
+ * describes users, extra files, mailboxes and messages in index order and
+ * hands over each message as an ordered list of blobs; the writer hashes,
+ * deduplicates, compresses on worker threads, spools, and on finish emits the
+ * signed archive in one pass to a descriptor (a file or a pipe). */
+#ifndef MF_ARCHIVE_WRITE_H
+#define MF_ARCHIVE_WRITE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "index_codec.h"
+#include "manifest.h"
+#include "sign.h"
+
+enum mf_blob_kind {
+    MF_BLOB_HEADER = 0,  /* a message header block */
+    MF_BLOB_TEXT = 1,    /* body text, MIME structure */
+    MF_BLOB_PART = 2     /* a large MIME part body (attachments) */
+};
+#define MF_BLOB_KINDS 3
+
+struct mf_writer_opts {
+    int level;             /* zstd level; 0 = default (3) */
+    int threads;           /* compression threads; < 0 = one per CPU */
+    const char *tmpdir;    /* spool directory; NULL = $TMPDIR or /tmp */
+    const char *host;      /* source host label; NULL = gethostname() */
+    size_t frame_target[MF_BLOB_KINDS];  /* raw bytes per frame; 0 = defaults */
+    size_t pack_target;    /* compressed bytes per pack member; 0 = default */
+    /* Fixed id and time for reproducible test vectors; all-zero id = random. */
+    uint8_t fixed_id[MF_ARCHIVE_ID_BYTES];
+    int64_t fixed_created;
+};
+
+struct mf_writer_stats {
+    uint64_t users, mailboxes, messages, extras;
+    uint64_t message_bytes;  /* bytes of every message, as given */
+    uint64_t blob_refs;
+    uint64_t stored_bytes;   /* raw bytes of distinct blobs, before compression */
+    uint64_t dedup_bytes;    /* bytes not stored again thanks to deduplication */
+    uint64_t compressed_bytes;
+    uint64_t frames, packs;
+    uint64_t archive_bytes;  /* after finish: bytes written */
+};
+
+struct mf_writer;
+
+int mf_writer_open(struct mf_writer **w_r, const struct mf_writer_opts *o,
+                   struct mf_error *err) MF_WUR;
+/* Index order: user (extras) (mailbox (message)* end_mailbox)* end_user, ...
+ * Users in strictly ascending byte order of name; mailboxes of a user in
+ * strictly ascending byte order of stored name; messages by ascending UID.
+ * Strings are copied; counts, hashes and refs are filled in by the writer. */
+int mf_writer_begin_user(struct mf_writer *w, const struct mf_rec_user *u,
+                         struct mf_error *err) MF_WUR;
+int mf_writer_extra(struct mf_writer *w, const struct mf_rec_extra *x, const void *content,
+                    size_t len, struct mf_error *err) MF_WUR;
+int mf_writer_begin_mailbox(struct mf_writer *w, const struct mf_rec_mailbox *m,
+                            struct mf_error *err) MF_WUR;
+int mf_writer_begin_message(struct mf_writer *w, const struct mf_rec_message *m,
+                            struct mf_error *err) MF_WUR;
+/* Appends one blob (at most MF_BLOB_MAX bytes) to the current message. */
+int mf_writer_blob(struct mf_writer *w, enum mf_blob_kind kind, const void *p, size_t n,
+                   struct mf_error *err) MF_WUR;
+/* Abandons the current message (it vanished while being read). */
+void mf_writer_abort_message(struct mf_writer *w);
+int mf_writer_end_message(struct mf_writer *w, struct mf_error *err) MF_WUR;
+int mf_writer_end_mailbox(struct mf_writer *w, struct mf_error *err) MF_WUR;
+int mf_writer_end_user(struct mf_writer *w, struct mf_error *err) MF_WUR;
+/* Completes the archive and writes it to out_fd, signed with sk. */
+int mf_writer_finish(struct mf_writer *w, int out_fd, const struct mf_seckey *sk,
+                     struct mf_error *err) MF_WUR;
+void mf_writer_stats(const struct mf_writer *w, struct mf_writer_stats *st);
+/* The manifest written by finish (valid until free). */
+const struct mf_manifest *mf_writer_manifest(const struct mf_writer *w);
+void mf_writer_free(struct mf_writer **w);
+
+/* The exact bytes of the FORMAT member. */
+extern const char mf_format_text[];
+
+#endif
