@@ -211,6 +211,10 @@ static int validate(struct mf_reader *r, struct mf_error *err)
     k = mf_tarr_next(t, name, sizeof name, &size, err);
     if (k < 0)
         goto out;
+    if (k > 0 && strcmp(name, MF_MEMBER_MANIFEST) == 0) {
+        mf_err(err, MF_ECORRUPT, "member MANIFEST appears twice (duplicate member)");
+        goto out;
+    }
     if (k == 0 || strcmp(name, MF_MEMBER_SIG) != 0) {
         if (r->o.nkeys > 0 || !r->o.allow_unsigned) {
             mf_err(err, MF_ESIG, "archive is not signed (no MANIFEST.minisig after MANIFEST)");

@@ -91,6 +91,8 @@ int main(int argc, char **argv)
     static const struct option opts[] = {{"id", required_argument, 0, 'i'},
                                          {"created", required_argument, 0, 'c'},
                                          {"host", required_argument, 0, 'H'},
+                                         {"pack-target", required_argument, 0, 'P'},
+                                         {"frame-target", required_argument, 0, 'F'},
                                          {0, 0, 0, 0}};
     const char *sec = NULL, *out = NULL;
     struct mf_writer_opts o;
@@ -112,6 +114,11 @@ int main(int argc, char **argv)
             break;
         case 'c': o.fixed_created = strtoll(optarg, NULL, 10); break;
         case 'H': o.host = optarg; break;
+        case 'P': o.pack_target = strtoull(optarg, NULL, 10); break;
+        case 'F':
+            for (int k = 0; k < MF_BLOB_KINDS; k++)
+                o.frame_target[k] = strtoull(optarg, NULL, 10);
+            break;
         default: return 2;
         }
     }
