@@ -169,7 +169,7 @@ static int ascending(struct mf_buf *last, int have_last, struct mf_str next)
     if (!have_last)
         return 1;
     n = last->len < next.n ? last->len : next.n;
-    c = memcmp(last->p, next.p, n);
+    c = n == 0 ? 0 : memcmp(last->p, next.p, n);
     return c < 0 || (c == 0 && last->len < next.n);
 }
 
@@ -399,7 +399,7 @@ static int cmp_str(const void *a, const void *b)
 {
     const struct mf_str *x = a, *y = b;
     size_t n = x->n < y->n ? x->n : y->n;
-    int c = memcmp(x->p, y->p, n);
+    int c = n == 0 ? 0 : memcmp(x->p, y->p, n);
     return c != 0 ? c : (x->n < y->n ? -1 : x->n > y->n);
 }
 

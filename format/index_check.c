@@ -69,7 +69,7 @@ static int strictly_after(struct mf_buf *last, int have, struct mf_str s)
     if (!have)
         return 1;
     n = last->len < s.n ? last->len : s.n;
-    r = memcmp(last->p, s.p, n);
+    r = n == 0 ? 0 : memcmp(last->p, s.p, n);
     return r < 0 || (r == 0 && last->len < s.n);
 }
 

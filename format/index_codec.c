@@ -14,7 +14,7 @@
 int mf_str_eq(struct mf_str a, const char *b)
 {
     size_t n = strlen(b);
-    return a.n == n && memcmp(a.p, b, n) == 0;
+    return a.n == n && (n == 0 || memcmp(a.p, b, n) == 0);
 }
 
 int mf_utf8_printable(const char *s, size_t n)

@@ -50,7 +50,8 @@ char *mf_strndup(const char *s, size_t n)
     char *d = mf_malloc(n + 1);
     if (d == NULL)
         return NULL;
-    memcpy(d, s, n);
+    if (n > 0)
+        memcpy(d, s, n);
     d[n] = '\0';
     return d;
 }
