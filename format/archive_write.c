@@ -387,6 +387,12 @@ int mf_writer_blob(struct mf_writer *w, enum mf_blob_kind kind, const void *p, s
     return 0;
 }
 
+void mf_writer_set_vsize(struct mf_writer *w, uint64_t vsize)
+{
+    if (w->st == ST_MESSAGE)
+        w->msg.vsize = vsize;
+}
+
 void mf_writer_abort_message(struct mf_writer *w)
 {
     if (w->st == ST_MESSAGE) {

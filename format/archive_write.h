@@ -65,6 +65,9 @@ int mf_writer_blob(struct mf_writer *w, enum mf_blob_kind kind, const void *p, s
                    struct mf_error *err) MF_WUR;
 /* Abandons the current message (it vanished while being read). */
 void mf_writer_abort_message(struct mf_writer *w);
+/* Sets the virtual size of the current message (before end_message), when
+ * it was not known at begin_message. */
+void mf_writer_set_vsize(struct mf_writer *w, uint64_t vsize);
 int mf_writer_end_message(struct mf_writer *w, struct mf_error *err) MF_WUR;
 int mf_writer_end_mailbox(struct mf_writer *w, struct mf_error *err) MF_WUR;
 int mf_writer_end_user(struct mf_writer *w, struct mf_error *err) MF_WUR;

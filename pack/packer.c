@@ -1,0 +1,713 @@
+/* packer.c: one user at a time: mailboxes, plans, messages, extras. */
+#include "packer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../format/fsutil.h"
+#include "../format/index_codec.h"
+#include "../format/limits.h"
+#include "../format/mem.h"
+#include "mail_split.h"
+#include "maildir_folders.h"
+#include "maildir_name.h"
+#include "plan.h"
+#include "src_fs.h"
+
+#define META_MAX (64u * 1024 * 1024)
+#define INMEM_MAX (64u * 1024 * 1024)
+
+struct mf_packer {
+    struct mf_writer *w;
+    struct mf_pack_opts o;
+    mf_warn_fn warn;
+    mf_pack_skip_fn skip;
+    mf_pack_progress_fn progress;
+    void *ctx;
+    struct mf_pack_stats st;
+    struct mf_buf msg;        /* message bytes */
+    struct mf_segments segs;
+    const char *user;
+    char where[1024];
+};
+
+static void pk_warn(void *c, const char *file, size_t line, const char *msg)
+{
+    struct mf_packer *pk = c;
+    pk->st.warnings++;
+    if (pk->warn != NULL)
+        pk->warn(pk->ctx, file, line, msg);
+}
+
+static void pk_skip(struct mf_packer *pk, const char *path, const char *why)
+{
+    if (pk->skip != NULL)
+        pk->skip(pk->ctx, pk->user, path, why);
+}
+
+int mf_packer_new(struct mf_packer **pk_r, struct mf_writer *w, const struct mf_pack_opts *o,
+                  mf_warn_fn warn, mf_pack_skip_fn skip, mf_pack_progress_fn progress, void *ctx,
+                  struct mf_error *err)
+{
+    struct mf_packer *pk = mf_calloc(1, sizeof *pk);
+    *pk_r = NULL;
+    if (pk == NULL)
+        return mf_err_nomem(err);
+    pk->w = w;
+    pk->o = *o;
+    pk->warn = warn;
+    pk->skip = skip;
+    pk->progress = progress;
+    pk->ctx = ctx;
+    mf_buf_init(&pk->msg);
+    *pk_r = pk;
+    return 0;
+}
+
+const struct mf_pack_stats *mf_packer_stats(const struct mf_packer *pk)
+{
+    return &pk->st;
+}
+
+void mf_packer_free(struct mf_packer **pkp)
+{
+    struct mf_packer *pk = *pkp;
+    if (pk == NULL)
+        return;
+    *pkp = NULL;
+    mf_buf_free(&pk->msg);
+    mf_segments_free(&pk->segs);
+    mf_free(pk);
+}
+
+static char **names_of(const struct mf_ents *e, size_t *n)
+{
+    char **v = mf_calloc(e->n ? e->n : 1, sizeof *v);
+    size_t k = 0;
+    if (v == NULL)
+        return NULL;
+    for (size_t i = 0; i < e->n; i++)
+        if (e->v[i].type == MF_ENT_FILE || e->v[i].type == MF_ENT_LINK ||
+            e->v[i].type == MF_ENT_OTHER)
+            v[k++] = e->v[i].name;
+    *n = k;
+    return v;
+}
+
+static char *join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *r = mf_malloc(n);
+    if (r != NULL)
+        snprintf(r, n, "%s%s%s", a, a[0] != '\0' ? "/" : "", b);
+    return r;
+}
+
+/* Reads an optional metadata file of the mailbox; a failure is a warning. */
+static uint8_t *read_meta(struct mf_packer *pk, int rootfd, const char *dir, const char *name,
+                          size_t *len)
+{
+    char *rel = join(dir, name);
+    uint8_t *data = NULL;
+    int exists = 0;
+    struct mf_error e;
+    *len = 0;
+    if (rel == NULL)
+        return NULL;
+    if (mf_read_below(rootfd, rel, META_MAX, &data, len, &exists, &e) < 0) {
+        pk_warn(pk, pk->where, 0, e.msg);
+        data = NULL;
+    }
+    mf_free(rel);
+    return exists ? data : NULL;
+}
+
+static int load_courier_keywords(struct mf_packer *pk, int rootfd, const char *dir,
+                                 struct mf_courier_keywords *ck, int *have, struct mf_error *err)
+{
+    char *kdir = join(dir, "courierimapkeywords");
+    struct mf_ents ents;
+    size_t len;
+    uint8_t *list;
+    *have = 0;
+    if (kdir == NULL)
+        return mf_err_nomem(err);
+    if (mf_list_dir(rootfd, kdir, &ents, err) < 0) {
+        pk_warn(pk, pk->where, 0, err->msg);
+        mf_free(kdir);
+        return 0;
+    }
+    if (ents.n == 0) {
+        mf_free(kdir);
+        return 0;
+    }
+    *have = 1;
+    list = read_meta(pk, rootfd, kdir, ":list", &len);
+    if (list != NULL) {
+        char file[1200];
+        snprintf(file, sizeof file, "%s/courierimapkeywords/:list", pk->where);
+        if (mf_courier_kw_list(ck, (const char *)list, len, file, pk_warn, pk) < 0) {
+            mf_free(list);
+            mf_ents_free(&ents);
+            mf_free(kdir);
+            return mf_err_nomem(err);
+        }
+        mf_free(list);
+    }
+    for (size_t i = 0; i < ents.n; i++) {
+        uint8_t *data;
+        if (ents.v[i].type != MF_ENT_FILE || ents.v[i].name[0] == ':')
+            continue;
+        data = read_meta(pk, rootfd, kdir, ents.v[i].name, &len);
+        if (data == NULL)
+            continue;
+        if (mf_courier_kw_update(ck, ents.v[i].name, (const char *)data, len) < 0) {
+            mf_free(data);
+            mf_ents_free(&ents);
+            mf_free(kdir);
+            return mf_err_nomem(err);
+        }
+        mf_free(data);
+    }
+    mf_courier_kw_finish(ck);
+    mf_ents_free(&ents);
+    mf_free(kdir);
+    return 0;
+}
+
+/* Reads a whole message (or, for a huge one, streams it to the writer). */
+static int read_message(struct mf_packer *pk, int fd, const struct stat *st, int *streamed,
+                        struct mf_error *err)
+{
+    mf_buf_reset(&pk->msg);
+    *streamed = 0;
+    if ((uint64_t)st->st_size > MF_MESSAGE_MAX)
+        return mf_err(err, MF_EUSAGE, "larger than the %llu byte limit",
+                      (unsigned long long)MF_MESSAGE_MAX);
+    if (st->st_size > (off_t)INMEM_MAX) {
+        *streamed = 1;
+        return 0;
+    }
+    if (mf_buf_reserve(&pk->msg, (size_t)st->st_size + 1) < 0)
+        return mf_err_nomem(err);
+    for (;;) {
+        ssize_t n;
+        if (mf_buf_reserve(&pk->msg, 65536) < 0)
+            return mf_err_nomem(err);
+        n = read(fd, pk->msg.p + pk->msg.len, pk->msg.cap - pk->msg.len);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return mf_err_sys(err, MF_EIO, errno, "read");
+        }
+        if (n == 0)
+            break;
+        pk->msg.len += (size_t)n;
+        if (pk->msg.len > INMEM_MAX) {
+            *streamed = 1;  /* grew while we read: stream the rest */
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static uint64_t vsize_of(const uint8_t *p, size_t n, uint8_t *prev)
+{
+    uint64_t extra = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\n' && *prev != '\r')
+            extra++;
+        *prev = p[i];
+    }
+    return extra;
+}
+
+/* Streams a large message: header, then the rest in pieces. */
+static int stream_message(struct mf_packer *pk, int fd, uint64_t *size, uint64_t *vextra,
+                          struct mf_error *err)
+{
+    uint8_t *buf = mf_malloc(MF_BLOB_MAX);
+    uint8_t prev = 0;
+    int first = 1;
+    if (buf == NULL)
+        return mf_err_nomem(err);
+    *size = 0;
+    *vextra = 0;
+    if (lseek(fd, 0, SEEK_SET) < 0) {
+        mf_free(buf);
+        return mf_err_sys(err, MF_EIO, errno, "seek");
+    }
+    for (;;) {
+        size_t got = 0;
+        while (got < MF_BLOB_MAX) {
+            ssize_t n = read(fd, buf + got, MF_BLOB_MAX - got);
+            if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (n < 0) {
+                mf_free(buf);
+                return mf_err_sys(err, MF_EIO, errno, "read");
+            }
+            if (n == 0)
+                break;
+            got += (size_t)n;
+        }
+        if (got == 0)
+            break;
+        *vextra += vsize_of(buf, got, &prev);
+        if (first) {
+            size_t he = mf_header_end(buf, got);
+            if (mf_writer_blob(pk->w, MF_BLOB_HEADER, buf, he, err) < 0 ||
+                mf_writer_blob(pk->w, MF_BLOB_PART, buf + he, got - he, err) < 0) {
+                mf_free(buf);
+                return -1;
+            }
+            first = 0;
+        } else if (mf_writer_blob(pk->w, MF_BLOB_PART, buf, got, err) < 0) {
+            mf_free(buf);
+            return -1;
+        }
+        *size += got;
+        if (got < MF_BLOB_MAX)
+            break;
+    }
+    mf_free(buf);
+    return 0;
+}
+
+/* Finds a message again after its file name changed (flags or new/ -> cur/). */
+static int refind(struct mf_packer *pk, int rootfd, struct mf_plan_mailbox *mb,
+                  struct mf_plan_msg *m, struct mf_error *err)
+{
+    static const char *const dirs[2] = {"cur", "new"};
+    size_t base = strcspn(m->name, ":");
+    for (int d = 0; d < 2; d++) {
+        char *rel = join(mb->dir, dirs[d]);
+        struct mf_ents ents;
+        if (rel == NULL)
+            return mf_err_nomem(err);
+        if (mf_list_dir(rootfd, rel, &ents, err) < 0) {
+            mf_free(rel);
+            return -1;
+        }
+        mf_free(rel);
+        for (size_t i = 0; i < ents.n; i++)
+            if (mf_maildir_base_eq(ents.v[i].name, strlen(ents.v[i].name), m->name, base)) {
+                char *nn = mf_strdup(ents.v[i].name);
+                struct mf_maildir_name pn;
+                if (nn == NULL) {
+                    mf_ents_free(&ents);
+                    return mf_err_nomem(err);
+                }
+                mf_free(m->name);
+                m->name = nn;
+                m->dir = d == 0 ? MF_SRC_CUR : MF_SRC_NEW;
+                /* flags now as the renamed file says */
+                mf_maildir_name_parse(nn, strlen(nn), &pn);
+                m->flags = pn.flags;
+                mf_ents_free(&ents);
+                return 1;
+            }
+        mf_ents_free(&ents);
+    }
+    (void)pk;
+    return 0;
+}
+
+static int pack_message(struct mf_packer *pk, int rootfd, int curfd, int newfd,
+                        struct mf_plan_mailbox *mb, struct mf_plan_msg *m, struct mf_error *err)
+{
+    struct mf_rec_message rec;
+    struct stat st;
+    int fd = -1, streamed, tries = 0;
+    uint64_t size = 0, vextra = 0;
+    char path[1300];
+    for (;;) {
+        fd = mf_open_file_at(m->dir == MF_SRC_CUR ? curfd : newfd, m->name);
+        if (fd >= 0 || errno != ENOENT || tries++ > 0)
+            break;
+        {
+            int k = refind(pk, rootfd, mb, m, err);
+            if (k < 0)
+                return -1;
+            if (k == 0)
+                break;
+            if (m->dir == MF_SRC_CUR ? curfd < 0 : newfd < 0)
+                break;
+        }
+    }
+    snprintf(path, sizeof path, "%s%s%s/%s", mb->dir, mb->dir[0] ? "/" : "",
+             m->dir == MF_SRC_CUR ? "cur" : "new", m->name);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT) {
+            pk->st.vanished++;
+            pk_skip(pk, path, "expunged while packing");
+            return 0;
+        }
+        if (e == ELOOP) {
+            pk->st.links++;
+            pk_skip(pk, path, "symbolic link, not followed");
+            return 0;
+        }
+        if (!pk->o.skip_unreadable)
+            return mf_err_sys(err, MF_EIO, e, "%s: %s", pk->where, path);
+        pk->st.unreadable++;
+        pk_skip(pk, path, strerror(e));
+        return 0;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        pk->st.special++;
+        pk_skip(pk, path, "not a regular file");
+        return 0;
+    }
+    if (read_message(pk, fd, &st, &streamed, err) < 0) {
+        close(fd);
+        if (err->cls == MF_EIO && pk->o.skip_unreadable) {
+            pk->st.unreadable++;
+            pk_skip(pk, path, err->msg);
+            return 0;
+        }
+        return mf_err_ctx(err, "%s: %s", pk->where, path);
+    }
+    memset(&rec, 0, sizeof rec);
+    rec.uid = m->uid;
+    rec.flags = m->flags;
+    rec.other_flags.p = m->other;
+    rec.other_flags.n = strlen(m->other);
+    rec.nkeywords = m->nkw;
+    rec.keywords = m->kw;
+    if (m->guid != NULL) {
+        rec.guid.p = m->guid;
+        rec.guid.n = strlen(m->guid);
+    } else {
+        rec.guid.p = m->name;
+        rec.guid.n = strcspn(m->name, ":");
+    }
+    if (rec.guid.n > MF_GUID_STR_MAX)
+        rec.guid.n = MF_GUID_STR_MAX;
+    rec.received = (int64_t)st.st_mtime;
+    rec.saved = (int64_t)st.st_ctime;
+    if (m->uidl != NULL) {
+        rec.pop3_uidl.p = m->uidl;
+        rec.pop3_uidl.n = strlen(m->uidl) > MF_UIDL_MAX ? MF_UIDL_MAX : strlen(m->uidl);
+    }
+    rec.pop3_order = m->pop3_order;
+    rec.source_dir = m->dir;
+    rec.source_name.p = m->name;
+    rec.source_name.n = strlen(m->name) > MF_SOURCE_NAME_MAX ? MF_SOURCE_NAME_MAX : strlen(m->name);
+    if (mf_writer_begin_message(pk->w, &rec, err) < 0) {
+        close(fd);
+        return -1;
+    }
+    if (streamed) {
+        if (stream_message(pk, fd, &size, &vextra, err) < 0) {
+            close(fd);
+            return mf_err_ctx(err, "%s: %s", pk->where, path);
+        }
+    } else {
+        uint8_t prev = 0;
+        size = pk->msg.len;
+        vextra = vsize_of(pk->msg.p, pk->msg.len, &prev);
+        if (mf_split_message(pk->msg.p, pk->msg.len, &pk->segs) < 0) {
+            close(fd);
+            return mf_err_nomem(err);
+        }
+        for (size_t i = 0; i < pk->segs.n; i++)
+            if (mf_writer_blob(pk->w, pk->segs.v[i].kind, pk->msg.p + pk->segs.v[i].off,
+                               pk->segs.v[i].len, err) < 0) {
+                close(fd);
+                return -1;
+            }
+    }
+    close(fd);
+    /* The virtual size Dovecot reports: ,W= (or the uidlist's W) when present. */
+    mf_writer_set_vsize(pk->w, m->size_w >= 0 ? (uint64_t)m->size_w : size + vextra);
+    if (mf_writer_end_message(pk->w, err) < 0)
+        return -1;
+    pk->st.messages++;
+    pk->st.bytes += size;
+    if (pk->progress != NULL)
+        pk->progress(pk->ctx, &pk->st);
+    return 0;
+}
+
+static int pack_mailbox(struct mf_packer *pk, int rootfd, struct mf_plan_mailbox *mb,
+                        struct mf_error *err)
+{
+    struct mf_ents newe, cure;
+    char *newrel = join(mb->dir, "new"), *currel = join(mb->dir, "cur");
+    struct mf_mailbox_src src;
+    struct mf_courier_keywords ck;
+    struct mf_courier_pop3 *pop3 = NULL;
+    size_t npop3 = 0;
+    uint8_t *uidlist = NULL, *uiddb = NULL, *keywords = NULL;
+    size_t ulen = 0, dblen = 0, klen = 0;
+    int have_ck = 0, curfd = -1, newfd = -1, r = -1;
+    struct mf_rec_mailbox rec;
+    struct mf_str *comps = NULL, *kws = NULL;
+    memset(&newe, 0, sizeof newe);
+    memset(&cure, 0, sizeof cure);
+    memset(&src, 0, sizeof src);
+    mf_courier_kw_init(&ck);
+    snprintf(pk->where, sizeof pk->where, "%s/%s", pk->user, mb->inbox ? "INBOX" : mb->stored);
+    if (newrel == NULL || currel == NULL) {
+        mf_err_nomem(err);
+        goto out;
+    }
+    /* listing first, metadata after: records Dovecot adds meanwhile are seen */
+    if (mf_list_dir(rootfd, newrel, &newe, err) < 0 || mf_list_dir(rootfd, currel, &cure, err) < 0)
+        goto out;
+    uidlist = read_meta(pk, rootfd, mb->dir, "dovecot-uidlist", &ulen);
+    keywords = read_meta(pk, rootfd, mb->dir, "dovecot-keywords", &klen);
+    if (mb->courier) {
+        uiddb = read_meta(pk, rootfd, mb->dir, "courierimapuiddb", &dblen);
+        if (load_courier_keywords(pk, rootfd, mb->dir, &ck, &have_ck, err) < 0)
+            goto out;
+        if (mb->inbox) {
+            size_t plen;
+            uint8_t *pl = read_meta(pk, rootfd, "", "courierpop3dsizelist", &plen);
+            if (pl != NULL) {
+                char file[1200];
+                snprintf(file, sizeof file, "%s/courierpop3dsizelist", pk->user);
+                if (mf_courier_pop3_parse((const char *)pl, plen, file, pk_warn, pk, &pop3,
+                                          &npop3) < 0) {
+                    mf_free(pl);
+                    mf_err_nomem(err);
+                    goto out;
+                }
+                mf_free(pl);
+            }
+        }
+    }
+    src.user = pk->user;
+    src.new_names = names_of(&newe, &src.nnew);
+    src.cur_names = names_of(&cure, &src.ncur);
+    if (src.new_names == NULL || src.cur_names == NULL) {
+        mf_err_nomem(err);
+        goto out;
+    }
+    src.uidlist = (const char *)uidlist;
+    src.uidlist_len = ulen;
+    src.courier_uiddb = (const char *)uiddb;
+    src.courier_uiddb_len = dblen;
+    src.keywords = (const char *)keywords;
+    src.keywords_len = klen;
+    src.ckw = have_ck ? &ck : NULL;
+    src.pop3 = pop3;
+    src.npop3 = npop3;
+    src.pop3_format = pk->o.pop3_format;
+    src.where = pk->where;
+    if (mf_plan_mailbox(mb, &src, pk_warn, pk, err) < 0)
+        goto out;
+    /* the mailbox record */
+    memset(&rec, 0, sizeof rec);
+    comps = mf_calloc(mb->ncomp, sizeof *comps);
+    kws = mf_calloc(mb->nkw ? mb->nkw : 1, sizeof *kws);
+    if (comps == NULL || kws == NULL) {
+        mf_err_nomem(err);
+        goto out;
+    }
+    for (uint32_t i = 0; i < mb->ncomp; i++) {
+        comps[i].p = mb->comp[i];
+        comps[i].n = strlen(mb->comp[i]);
+    }
+    for (uint32_t i = 0; i < mb->nkw; i++) {
+        kws[i].p = mb->kw[i];
+        kws[i].n = strlen(mb->kw[i]);
+    }
+    rec.stored.p = mb->stored;
+    rec.stored.n = strlen(mb->stored);
+    rec.ncomponents = mb->ncomp;
+    rec.components = comps;
+    rec.encoding = mb->encoding;
+    rec.layout = mb->layout;
+    memcpy(rec.guid, mb->guid, 16);
+    rec.uidvalidity = mb->uidvalidity;
+    rec.uidnext = mb->uidnext;
+    rec.flags = (mb->subscribed ? MF_MBOX_SUBSCRIBED : 0) | (mb->inbox ? MF_MBOX_INBOX : 0) |
+                (mb->guid_derived ? MF_MBOX_GUID_DERIVED : 0);
+    rec.nkeywords = mb->nkw;
+    rec.keywords = kws;
+    if (mf_writer_begin_mailbox(pk->w, &rec, err) < 0)
+        goto out;
+    curfd = mf_open_dir_below(rootfd, currel);
+    newfd = mf_open_dir_below(rootfd, newrel);
+    for (size_t i = 0; i < mb->nmsgs; i++)
+        if (pack_message(pk, rootfd, curfd, newfd, mb, &mb->msgs[i], err) < 0)
+            goto out;
+    if (mf_writer_end_mailbox(pk->w, err) < 0)
+        goto out;
+    pk->st.mailboxes++;
+    r = 0;
+out:
+    if (curfd >= 0)
+        close(curfd);
+    if (newfd >= 0)
+        close(newfd);
+    mf_free(comps);
+    mf_free(kws);
+    mf_free((void *)src.new_names);
+    mf_free((void *)src.cur_names);
+    mf_ents_free(&newe);
+    mf_ents_free(&cure);
+    mf_free(uidlist);
+    mf_free(uiddb);
+    mf_free(keywords);
+    mf_courier_kw_free(&ck);
+    mf_courier_pop3_free(pop3, npop3);
+    mf_free(newrel);
+    mf_free(currel);
+    return r;
+}
+
+/* Sieve scripts in <home>/sieve and the <home>/.dovecot.sieve link. */
+static int pack_sieve(struct mf_packer *pk, const char *maildir, struct mf_error *err)
+{
+    char *copy = mf_strdup(maildir), *home;
+    int homefd, r = 0;
+    struct mf_ents ents;
+    char target[1024];
+    ssize_t tl;
+    if (copy == NULL)
+        return mf_err_nomem(err);
+    home = strcmp(basename(copy), "Maildir") == 0 ? dirname(copy) : copy;
+    homefd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (homefd < 0) {
+        mf_free(copy);
+        return 0;
+    }
+    if (mf_list_dir(homefd, "sieve", &ents, err) < 0) {
+        pk_warn(pk, pk->user, 0, err->msg);
+        memset(&ents, 0, sizeof ents);
+    }
+    for (size_t i = 0; i < ents.n && r == 0; i++) {
+        char *rel;
+        uint8_t *data;
+        size_t len;
+        int exists;
+        struct mf_rec_extra x;
+        struct stat st;
+        if (ents.v[i].type != MF_ENT_FILE || ents.v[i].name[0] == '.') {
+            if (ents.v[i].type == MF_ENT_LINK)
+                pk_skip(pk, ents.v[i].name, "symbolic link in the sieve directory, not followed");
+            continue;
+        }
+        rel = join("sieve", ents.v[i].name);
+        if (rel == NULL) {
+            r = mf_err_nomem(err);
+            break;
+        }
+        if (mf_read_below(homefd, rel, MF_EXTRA_MAX, &data, &len, &exists, err) < 0 || !exists) {
+            if (exists)
+                pk_warn(pk, pk->user, 0, err->msg);
+            mf_free(rel);
+            continue;
+        }
+        memset(&x, 0, sizeof x);
+        x.role = MF_EXTRA_SIEVE_SCRIPT;
+        x.path.p = ents.v[i].name;
+        x.path.n = strlen(ents.v[i].name);
+        x.mode = 0600;
+        if (fstatat(homefd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            x.mode = st.st_mode & 07777;
+            x.mtime = st.st_mtime;
+        }
+        r = mf_writer_extra(pk->w, &x, data, len, err);
+        mf_free(data);
+        mf_free(rel);
+    }
+    mf_ents_free(&ents);
+    tl = r == 0 ? readlinkat(homefd, ".dovecot.sieve", target, sizeof target - 1) : -1;
+    if (tl > 0) {
+        struct mf_rec_extra x;
+        const char *t;
+        target[tl] = '\0';
+        t = strrchr(target, '/') != NULL ? strrchr(target, '/') + 1 : target;
+        memset(&x, 0, sizeof x);
+        x.role = MF_EXTRA_SIEVE_ACTIVE;
+        x.path.p = ".dovecot.sieve";
+        x.path.n = strlen(x.path.p);
+        x.mode = 0777;
+        x.target.p = t;
+        x.target.n = strlen(t);
+        r = mf_writer_extra(pk->w, &x, NULL, 0, err);
+    } else if (r == 0) {
+        uint8_t *data;
+        size_t len;
+        int exists = 0;
+        if (mf_read_below(homefd, ".dovecot.sieve", MF_EXTRA_MAX, &data, &len, &exists, err) == 0 &&
+            exists) {
+            struct mf_rec_extra x;
+            memset(&x, 0, sizeof x);
+            x.role = MF_EXTRA_FILE;
+            x.path.p = ".dovecot.sieve";
+            x.path.n = strlen(x.path.p);
+            x.mode = 0600;
+            r = mf_writer_extra(pk->w, &x, data, len, err);
+            mf_free(data);
+        }
+    }
+    close(homefd);
+    mf_free(copy);
+    return r;
+}
+
+int mf_packer_user(struct mf_packer *pk, const char *user, const char *maildir,
+                   struct mf_error *err)
+{
+    struct mf_folders f;
+    struct mf_rec_user u;
+    struct stat st;
+    struct passwd *pw;
+    struct group *gr;
+    int rootfd = open(maildir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = -1;
+    if (rootfd < 0)
+        return mf_err_sys(err, MF_EIO, errno, "user %s: Maildir %s", user, maildir);
+    pk->user = user;
+    if (fstat(rootfd, &st) < 0) {
+        close(rootfd);
+        return mf_err_sys(err, MF_EIO, errno, "%s", maildir);
+    }
+    if (mf_folders_discover(rootfd, user, pk->o.layout, pk_warn, pk, &f, err) < 0) {
+        close(rootfd);
+        return mf_err_ctx(err, "user %s", user);
+    }
+    pk->st.folders_skipped += f.skipped;
+    memset(&u, 0, sizeof u);
+    u.name.p = user;
+    u.name.n = strlen(user);
+    u.source.p = maildir;
+    u.source.n = strlen(maildir);
+    u.uid = st.st_uid;
+    u.gid = st.st_gid;
+    pw = getpwuid(st.st_uid);
+    gr = getgrgid(st.st_gid);
+    u.owner.p = pw != NULL ? pw->pw_name : "";
+    u.owner.n = strlen(u.owner.p);
+    u.group.p = gr != NULL ? gr->gr_name : "";
+    u.group.n = strlen(u.group.p);
+    if (mf_writer_begin_user(pk->w, &u, err) < 0)
+        goto out;
+    if (!pk->o.no_sieve && pack_sieve(pk, maildir, err) < 0)
+        goto out;
+    for (size_t i = 0; i < f.n; i++)
+        if (pack_mailbox(pk, rootfd, &f.v[i], err) < 0)
+            goto out;
+    if (mf_writer_end_user(pk->w, err) < 0)
+        goto out;
+    pk->st.users++;
+    r = 0;
+out:
+    mf_folders_free(&f);
+    close(rootfd);
+    return r;
+}
