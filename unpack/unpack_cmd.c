@@ -1,9 +1,432 @@
-/* unpack_cmd.c: `mailferry unpack` (placeholder until the unpacker lands). */
+/* unpack_cmd.c: `mailferry unpack`: options, owner, progress, summary. */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "../cli/cli.h"
+#include "../format/archive_read.h"
+#include "../format/fsutil.h"
+#include "../format/mem.h"
+#include "unpacker.h"
+
+static void help(void)
+{
+    printf(
+        "Usage: mailferry unpack -p PUB --to TEMPLATE [options] ARCHIVE\n\n"
+        "Validates the archive completely (signature, every digest, the index), then\n"
+        "writes each user's Dovecot sdbox or mdbox store, index files included, so\n"
+        "Dovecot serves it at once with every UID, UIDVALIDITY, flag, keyword, date and\n"
+        "POP3 UIDL. Each user is written next to its final place and moved in only\n"
+        "when complete and synced; an existing store is never overwritten.\n\n"
+        "  -p, --public FILE|DIR    trusted public key (repeatable)\n"
+        "      --to TEMPLATE        each user's mail root, e.g. /var/vmail/%%d/%%n/sdbox\n"
+        "                           (%%u user, %%n local part, %%d domain, %%L.. lowercase)\n"
+        "      --format F           sdbox (default) or mdbox\n"
+        "      --owner USER[:GROUP] owner of everything written (name or number); as\n"
+        "                           root the default is the owner of the template's\n"
+        "                           top directory, and root itself is refused\n"
+        "      --owner-map FILE     lines 'user<TAB>owner[:group]' for per-user owners\n"
+        "      --dir-mode MODE      directory mode (default 0700)\n"
+        "      --file-mode MODE     file mode (default 0600)\n"
+        "      --users LIST         only these users (comma-separated, or @FILE)\n"
+        "      --mailbox NAME       only this mailbox (as named on the target)\n"
+        "      --separator C        the target namespace's hierarchy separator (default /)\n"
+        "      --utf8-names         the target stores names in UTF-8 (mail_location :UTF-8)\n"
+        "      --mdbox-rotate-size SIZE  size of mdbox storage files (default 10M)\n"
+        "      --home TEMPLATE      where Sieve scripts go (default: the mail root's parent)\n"
+        "      --no-sieve           do not write Sieve scripts\n"
+        "      --dry-run            validate and report what would be written, check\n"
+        "                           free space and inodes, write nothing\n"
+        "      --no-fsync           do not sync (tests only)\n"
+        "      --tmpdir DIR         where to spool an archive read from a pipe\n"
+        "      --json               a JSON summary on standard output\n"
+        "  -q, --quiet              no progress and no notes\n"
+        "  -h, --help               this help\n\n"
+        "Running the same unpack twice changes nothing the second time.\n");
+}
+
+static int parse_mode(const char *s, mode_t *m)
+{
+    char *end;
+    unsigned long v = strtoul(s, &end, 8);
+    if (*s == '\0' || *end != '\0' || v > 07777)
+        return -1;
+    *m = (mode_t)v;
+    return 0;
+}
+
+static int parse_owner(const char *spec, struct mf_owner *o, struct mf_error *err)
+{
+    char user[256], *colon;
+    struct passwd *pw;
+    snprintf(user, sizeof user, "%s", spec);
+    colon = strchr(user, ':');
+    if (colon != NULL)
+        *colon++ = '\0';
+    pw = getpwnam(user);
+    if (pw != NULL) {
+        o->uid = pw->pw_uid;
+        o->gid = pw->pw_gid;
+    } else {
+        char *end;
+        unsigned long v = strtoul(user, &end, 10);
+        if (user[0] == '\0' || *end != '\0')
+            return mf_err(err, MF_EUSAGE, "unknown owner %s", user);
+        o->uid = (uid_t)v;
+        o->gid = (gid_t)v;
+    }
+    if (colon != NULL && *colon != '\0') {
+        struct group *gr = getgrnam(colon);
+        if (gr != NULL) {
+            o->gid = gr->gr_gid;
+        } else {
+            char *end;
+            unsigned long v = strtoul(colon, &end, 10);
+            if (*end != '\0')
+                return mf_err(err, MF_EUSAGE, "unknown group %s", colon);
+            o->gid = (gid_t)v;
+        }
+    }
+    o->set = 1;
+    return 0;
+}
+
+/* The nearest existing directory of the template's fixed prefix. */
+static int template_top(const char *tmpl, struct stat *st)
+{
+    size_t n = strcspn(tmpl, "%");
+    char path[4096];
+    if (n >= sizeof path)
+        return -1;
+    memcpy(path, tmpl, n);
+    path[n] = '\0';
+    while (stat(path[0] != '\0' ? path : "/", st) < 0) {
+        char *s = strrchr(path, '/');
+        if (s == NULL)
+            return -1;
+        *s = '\0';
+    }
+    return 0;
+}
+
+struct ctx {
+    struct cli_progress prog;
+    int quiet;
+};
+
+static void on_progress(void *c, const struct mf_unpack_stats *st)
+{
+    struct ctx *x = c;
+    cli_progress_update(&x->prog, st->messages, st->message_bytes, 0);
+}
+
+static void on_note(void *c, const char *user, const char *msg)
+{
+    struct ctx *x = c;
+    if (x->quiet)
+        return;
+    if (x->prog.enabled)
+        fputc('\n', stderr);
+    fprintf(stderr, "mailferry unpack: %s: %s\n", user, msg);
+}
+
+static int load_owner_map(const char *path, struct mf_unpack_opts *o, struct mf_error *err)
+{
+    uint8_t *data;
+    size_t len, off = 0;
+    if (mf_read_file(path, 64u << 20, 0, &data, &len, err) < 0)
+        return -1;
+    while (off < len) {
+        char *l = (char *)data + off, *nl = memchr(l, '\n', len - off), *sep;
+        size_t n = nl != NULL ? (size_t)(nl - l) : len - off;
+        struct mf_owner_rule *nr;
+        off += n + 1;
+        l[n] = '\0';
+        if (n == 0 || l[0] == '#')
+            continue;
+        sep = strpbrk(l, "\t ");
+        if (sep == NULL) {
+            mf_free(data);
+            return mf_err(err, MF_EUSAGE, "%s: expected 'user<TAB>owner[:group]'", path);
+        }
+        *sep++ = '\0';
+        while (*sep == ' ' || *sep == '\t')
+            sep++;
+        nr = mf_realloc(o->owner_rules, (o->nowner_rules + 1) * sizeof *nr);
+        if (nr == NULL) {
+            mf_free(data);
+            return mf_err_nomem(err);
+        }
+        o->owner_rules = nr;
+        nr[o->nowner_rules].owner = o->owner;
+        nr[o->nowner_rules].user = mf_strdup(l);
+        if (nr[o->nowner_rules].user == NULL ||
+            parse_owner(sep, &nr[o->nowner_rules].owner, err) < 0) {
+            mf_free(nr[o->nowner_rules].user);
+            mf_free(data);
+            return -1;
+        }
+        o->nowner_rules++;
+    }
+    mf_free(data);
+    return 0;
+}
+
+static int split_users(const char *spec, struct mf_unpack_opts *o, struct mf_error *err)
+{
+    uint8_t *data = NULL;
+    size_t len;
+    const char *p;
+    char sepc = ',';
+    if (spec[0] == '@') {
+        if (mf_read_file(spec + 1, 64u << 20, 0, &data, &len, err) < 0)
+            return -1;
+        p = (const char *)data;
+        sepc = '\n';
+    } else {
+        p = spec;
+    }
+    while (*p != '\0') {
+        size_t n = strcspn(p, sepc == ',' ? "," : "\n");
+        char **nv;
+        while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n > 0) {
+            nv = mf_realloc(o->users, (o->nusers + 1) * sizeof *nv);
+            if (nv == NULL) {
+                mf_free(data);
+                return mf_err_nomem(err);
+            }
+            o->users = nv;
+            nv[o->nusers] = mf_strndup(p, n);
+            if (nv[o->nusers] == NULL) {
+                mf_free(data);
+                return mf_err_nomem(err);
+            }
+            o->nusers++;
+        }
+        p += strcspn(p, sepc == ',' ? "," : "\n");
+        if (*p != '\0')
+            p++;
+    }
+    mf_free(data);
+    if (o->users == NULL)
+        o->users = mf_calloc(1, sizeof *o->users);
+    return o->users == NULL ? mf_err_nomem(err) : 0;
+}
 
 int cmd_unpack(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_usage("unpack", "not available yet");
+    enum {
+        O_TO = 256, O_FORMAT, O_OWNER, O_OWNERMAP, O_DMODE, O_FMODE, O_USERS, O_MAILBOX, O_SEP,
+        O_UTF8, O_ROTATE, O_HOME, O_NOSIEVE, O_DRY, O_NOFSYNC, O_TMPDIR, O_JSON
+    };
+    static const struct option opts[] = {{"public", required_argument, 0, 'p'},
+                                         {"to", required_argument, 0, O_TO},
+                                         {"format", required_argument, 0, O_FORMAT},
+                                         {"owner", required_argument, 0, O_OWNER},
+                                         {"owner-map", required_argument, 0, O_OWNERMAP},
+                                         {"dir-mode", required_argument, 0, O_DMODE},
+                                         {"file-mode", required_argument, 0, O_FMODE},
+                                         {"users", required_argument, 0, O_USERS},
+                                         {"mailbox", required_argument, 0, O_MAILBOX},
+                                         {"separator", required_argument, 0, O_SEP},
+                                         {"utf8-names", no_argument, 0, O_UTF8},
+                                         {"mdbox-rotate-size", required_argument, 0, O_ROTATE},
+                                         {"home", required_argument, 0, O_HOME},
+                                         {"no-sieve", no_argument, 0, O_NOSIEVE},
+                                         {"dry-run", no_argument, 0, O_DRY},
+                                         {"no-fsync", no_argument, 0, O_NOFSYNC},
+                                         {"tmpdir", required_argument, 0, O_TMPDIR},
+                                         {"json", no_argument, 0, O_JSON},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    struct mf_unpack_opts o;
+    struct mf_unpack_stats st;
+    struct mf_reader_opts ro;
+    struct mf_reader *r = NULL;
+    struct mf_pubkey *keys = NULL;
+    struct mf_error err;
+    struct ctx x;
+    char **pubs;
+    size_t npubs = 0, nkeys = 0;
+    const char *owner = NULL, *owner_map = NULL, *users = NULL, *tmpdir = NULL;
+    int c, json = 0, rc = 0;
+    double t0 = cli_now();
+    memset(&o, 0, sizeof o);
+    memset(&x, 0, sizeof x);
+    mf_err_clear(&err);
+    o.layout = &mf_sdbox_layout;
+    o.owner.dir_mode = 0700;
+    o.owner.file_mode = 0600;
+    o.sep = '/';
+    o.rotate_size = 10u * 1024 * 1024;
+    pubs = mf_calloc((size_t)argc + 1, sizeof *pubs);
+    if (pubs == NULL)
+        return 3;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "p:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': pubs[npubs++] = optarg; break;
+        case O_TO: o.tmpl = optarg; break;
+        case O_FORMAT:
+            if (strcmp(optarg, "sdbox") == 0)
+                o.layout = &mf_sdbox_layout;
+            else if (strcmp(optarg, "mdbox") == 0)
+                o.layout = &mf_mdbox_layout;
+            else
+                return cli_usage("unpack", "--format is sdbox or mdbox");
+            break;
+        case O_OWNER: owner = optarg; break;
+        case O_OWNERMAP: owner_map = optarg; break;
+        case O_DMODE:
+            if (parse_mode(optarg, &o.owner.dir_mode) < 0)
+                return cli_usage("unpack", "--dir-mode is an octal mode");
+            break;
+        case O_FMODE:
+            if (parse_mode(optarg, &o.owner.file_mode) < 0)
+                return cli_usage("unpack", "--file-mode is an octal mode");
+            break;
+        case O_USERS: users = optarg; break;
+        case O_MAILBOX: o.mailbox = optarg; break;
+        case O_SEP:
+            if (strlen(optarg) != 1 || optarg[0] < 0x21 || optarg[0] > 0x7e)
+                return cli_usage("unpack", "--separator is one printable character");
+            o.sep = optarg[0];
+            break;
+        case O_UTF8: o.utf8 = 1; break;
+        case O_ROTATE:
+            if (cli_parse_size(optarg, &o.rotate_size) < 0 || o.rotate_size < 4096 ||
+                o.rotate_size > (1ull << 31))
+                return cli_usage("unpack", "--mdbox-rotate-size is 4k..2G");
+            break;
+        case O_HOME: o.home_tmpl = optarg; break;
+        case O_NOSIEVE: o.no_sieve = 1; break;
+        case O_DRY: o.dry_run = 1; break;
+        case O_NOFSYNC: o.nosync = 1; break;
+        case O_TMPDIR: tmpdir = optarg; break;
+        case O_JSON: json = 1; break;
+        case 'q': x.quiet = 1; break;
+        case 'h': help(); mf_free(pubs); return 0;
+        default: mf_free(pubs); return cli_usage("unpack", "unknown option");
+        }
+    }
+    if (npubs == 0 || o.tmpl == NULL || optind + 1 != argc) {
+        mf_free(pubs);
+        return cli_usage("unpack", "mailferry unpack -p PUB --to TEMPLATE ARCHIVE");
+    }
+    if (o.tmpl[0] != '/') {
+        mf_free(pubs);
+        return cli_usage("unpack", "--to must be an absolute path");
+    }
+    if (mf_crypto_init(&err) < 0 || cli_load_pubkeys(pubs, npubs, &keys, &nkeys, &err) < 0)
+        goto fail;
+    if (owner != NULL && parse_owner(owner, &o.owner, &err) < 0)
+        goto fail;
+    {
+        struct stat top;
+        if (template_top(o.tmpl, &top) == 0) {
+            if (owner == NULL && geteuid() == 0) {
+                o.owner.set = 1;
+                o.owner.uid = top.st_uid;
+                o.owner.gid = top.st_gid;
+            }
+            if ((top.st_mode & S_ISGID) && (owner == NULL || strchr(owner, ':') == NULL)) {
+                o.owner.gid = top.st_gid;  /* a setgid directory gives its group */
+                o.owner.dir_mode |= S_ISGID;
+                o.owner.set = o.owner.set || geteuid() == 0;
+                if (!o.owner.set) {
+                    o.owner.uid = geteuid();
+                    o.owner.set = 1;
+                }
+            }
+        }
+    }
+    if (owner_map != NULL && load_owner_map(owner_map, &o, &err) < 0)
+        goto fail;
+    if (geteuid() == 0 && !o.dry_run && o.owner.set && o.owner.uid == 0 && owner_map == NULL) {
+        mf_err(&err, MF_EUSAGE,
+               "running as root, the files would belong to root; give --owner (for example "
+               "--owner vmail)");
+        goto fail;
+    }
+    if (users != NULL && split_users(users, &o, &err) < 0)
+        goto fail;
+    memset(&ro, 0, sizeof ro);
+    ro.keys = keys;
+    ro.nkeys = nkeys;
+    ro.tmpdir = tmpdir;
+    cli_progress_init(&x.prog, "unpack", x.quiet || json);
+    if (mf_reader_open(&r, argv[optind], &ro, &err) < 0) {
+        mf_err_ctx(&err, "%s", argv[optind]);
+        goto fail;
+    }
+    cli_progress_set_totals(&x.prog, mf_reader_header(r)->messages,
+                            mf_reader_header(r)->message_bytes);
+    if (mf_unpack(r, &o, on_progress, on_note, &x, &st, &err) < 0) {
+        cli_progress_done(&x.prog);
+        goto fail;
+    }
+    cli_progress_update(&x.prog, st.messages, st.message_bytes, 1);
+    cli_progress_done(&x.prog);
+    if (json) {
+        struct cli_json j;
+        json_init(&j, stdout);
+        json_obj(&j, NULL);
+        json_str(&j, "archive", argv[optind]);
+        json_str(&j, "format", o.layout->name);
+        json_bool(&j, "dry_run", o.dry_run);
+        json_u64(&j, "users", st.users);
+        json_u64(&j, "users_already_current", st.users_current);
+        json_u64(&j, "mailboxes", st.mailboxes);
+        json_u64(&j, "messages", st.messages);
+        json_u64(&j, "message_bytes", st.message_bytes);
+        json_u64(&j, "files", st.files);
+        json_u64(&j, "bytes_written", st.bytes_written);
+        json_u64(&j, "mailboxes_renamed", st.renamed);
+        json_u64(&j, "sieve_scripts", st.sieve);
+        if (o.dry_run) {
+            json_u64(&j, "bytes_needed", st.need_bytes);
+            json_u64(&j, "inodes_needed", st.need_inodes);
+        }
+        fprintf(j.f, ",\"seconds\":%.3f", cli_now() - t0);
+        json_end_obj(&j);
+        json_finish(&j);
+    } else if (!x.quiet) {
+        if (o.dry_run)
+            fprintf(stderr,
+                    "mailferry unpack: dry run: %" PRIu64 " users, %" PRIu64 " mailboxes, %" PRIu64
+                    " messages, %" PRIu64 " bytes would be written (about %" PRIu64
+                    " bytes and %" PRIu64 " inodes needed); nothing written\n",
+                    st.users, st.mailboxes, st.messages, st.message_bytes, st.need_bytes,
+                    st.need_inodes);
+        else
+            fprintf(stderr,
+                    "mailferry unpack: %" PRIu64 " users written (%" PRIu64
+                    " already current), %" PRIu64 " mailboxes, %" PRIu64 " messages, %" PRIu64
+                    " files, %" PRIu64 " bytes, %.1f s\n",
+                    st.users, st.users_current, st.mailboxes, st.messages, st.files,
+                    st.bytes_written, cli_now() - t0);
+    }
+    goto done;
+fail:
+    rc = cli_fail("unpack", &err);
+done:
+    mf_reader_free(&r);
+    mf_free(keys);
+    mf_free(pubs);
+    for (size_t i = 0; i < o.nusers; i++)
+        mf_free(o.users[i]);
+    mf_free(o.users);
+    for (size_t i = 0; i < o.nowner_rules; i++)
+        mf_free(o.owner_rules[i].user);
+    mf_free(o.owner_rules);
+    return rc;
 }

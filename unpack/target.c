@@ -1,0 +1,293 @@
+/* target.c: template expansion, safe directory walking, staging, commit. */
+#include "target.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../format/buf.h"
+#include "../format/fsutil.h"
+#include "../format/mem.h"
+
+int mf_target_expand(const char *tmpl, const char *user, char **out, struct mf_error *err)
+{
+    struct mf_buf b;
+    const char *at = strrchr(user, '@');
+    size_t nlen = at != NULL ? (size_t)(at - user) : strlen(user);
+    mf_buf_init(&b);
+    for (const char *p = tmpl; *p != '\0'; p++) {
+        int lower = 0;
+        const char *v;
+        size_t vl;
+        if (*p != '%') {
+            mf_buf_u8(&b, (uint8_t)*p);
+            continue;
+        }
+        p++;
+        if (*p == 'L') {
+            lower = 1;
+            p++;
+        }
+        switch (*p) {
+        case '%': v = "%"; vl = 1; break;
+        case 'u': v = user; vl = strlen(user); break;
+        case 'n': v = user; vl = nlen; break;
+        case 'd': v = at != NULL ? at + 1 : ""; vl = strlen(v); break;
+        default:
+            mf_buf_free(&b);
+            return mf_err(err, MF_EUSAGE, "target template: unknown variable %%%c (use %%u %%n %%d)",
+                          *p != '\0' ? *p : ' ');
+        }
+        for (size_t i = 0; i < vl; i++)
+            mf_buf_u8(&b, (uint8_t)(lower ? tolower((unsigned char)v[i]) : v[i]));
+    }
+    mf_buf_u8(&b, 0);
+    if (b.oom)
+        return mf_err_nomem(err);
+    *out = (char *)b.p;
+    return 0;
+}
+
+static int fixed_prefix_len(const char *tmpl)
+{
+    const char *pct = strchr(tmpl, '%');
+    size_t n = pct != NULL ? (size_t)(pct - tmpl) : strlen(tmpl);
+    while (n > 0 && tmpl[n - 1] != '/')
+        n--;
+    return (int)n;
+}
+
+static int owned_dir(int fd, const struct mf_owner *own, struct mf_error *err, const char *what)
+{
+    if (own->set && fchown(fd, own->uid, own->gid) < 0)
+        return mf_err_sys(err, MF_EIO, errno, "chown %s", what);
+    if (fchmod(fd, own->dir_mode) < 0)
+        return mf_err_sys(err, MF_EIO, errno, "chmod %s", what);
+    return 0;
+}
+
+static int bad_component(const char *c)
+{
+    return c[0] == '\0' || strcmp(c, ".") == 0 || strcmp(c, "..") == 0;
+}
+
+static void read_state(struct mf_target *t)
+{
+    int root = openat(t->parentfd, t->leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd;
+    uint8_t *data;
+    size_t len;
+    struct mf_error e;
+    DIR *d;
+    struct dirent *de;
+    int empty = 1;
+    if (root < 0) {
+        t->state = MF_TARGET_ABSENT;
+        return;
+    }
+    fd = openat(root, MF_STATE_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        if (mf_read_fd(fd, MF_STATE_FILE, 1 << 20, &data, &len, &e) == 0)
+            t->state_text = (char *)data;
+        close(fd);
+        close(root);
+        t->state = MF_TARGET_APPLIED;
+        return;
+    }
+    d = fdopendir(root);
+    if (d == NULL) {
+        close(root);
+        t->state = MF_TARGET_FOREIGN;
+        return;
+    }
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+            empty = 0;
+            break;
+        }
+    closedir(d);
+    t->state = empty ? MF_TARGET_ABSENT : MF_TARGET_FOREIGN;
+}
+
+/* Removes staging directories a crashed run left next to the target. */
+static void remove_stale_stages(struct mf_target *t)
+{
+    int fd = openat(t->parentfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *de;
+    char prefix[512];
+    struct mf_error e;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    snprintf(prefix, sizeof prefix, ".%s.mailferry-stage.", t->leaf);
+    while ((de = readdir(d)) != NULL)
+        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+            if (mf_remove_tree_at(t->parentfd, de->d_name, &e) < 0)
+                continue; /* best effort: a later run tries again */
+    closedir(d);
+}
+
+int mf_target_open(struct mf_target *t, const char *tmpl, const char *user,
+                   const struct mf_owner *own, struct mf_error *err)
+{
+    int pl = fixed_prefix_len(tmpl), fd;
+    char *rest, *save = NULL, *comp, *next;
+    struct stat st;
+    memset(t, 0, sizeof *t);
+    t->parentfd = t->stagefd = -1;
+    if (tmpl[0] != '/')
+        return mf_err(err, MF_EUSAGE, "the target template must be an absolute path");
+    if (mf_target_expand(tmpl, user, &t->path, err) < 0)
+        return -1;
+    /* the administrator's fixed prefix */
+    {
+        char *prefix = mf_strndup(tmpl, pl > 1 ? (size_t)pl - 1 : 1);
+        if (prefix == NULL)
+            return mf_err_nomem(err);
+        if (mf_mkdirs(prefix, 0755, err) < 0) {
+            mf_free(prefix);
+            return -1;
+        }
+        fd = open(prefix, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            mf_err_sys(err, MF_EIO, e, "%s", prefix);
+            mf_free(prefix);
+            return -1;
+        }
+        mf_free(prefix);
+    }
+    /* the user's part, component by component, never through a link */
+    rest = mf_strdup(t->path + (pl > 1 ? pl : 1));
+    if (rest == NULL) {
+        close(fd);
+        return mf_err_nomem(err);
+    }
+    comp = strtok_r(rest, "/", &save);
+    while (comp != NULL) {
+        next = strtok_r(NULL, "/", &save);
+        if (bad_component(comp)) {
+            close(fd);
+            mf_free(rest);
+            return mf_err(err, MF_ETARGET, "target path %s has an empty, . or .. part", t->path);
+        }
+        if (next == NULL)
+            break;  /* comp is the leaf */
+        if (fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+            close(fd);
+            mf_err(err, MF_ETARGET, "refusing target %s: %s is a symbolic link", t->path, comp);
+            mf_free(rest);
+            return -1;
+        }
+        if (mkdirat(fd, comp, 0700) == 0) {
+            int nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (nfd < 0 || owned_dir(nfd, own, err, comp) < 0) {
+                if (nfd >= 0)
+                    close(nfd);
+                close(fd);
+                mf_free(rest);
+                return nfd < 0 ? mf_err_sys(err, MF_EIO, errno, "%s", comp) : -1;
+            }
+            close(fd);
+            fd = nfd;
+        } else {
+            int nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            int e = errno;
+            close(fd);
+            if (nfd < 0) {
+                mf_free(rest);
+                return mf_err_sys(err, MF_ETARGET, e, "refusing target %s: %s", t->path, comp);
+            }
+            fd = nfd;
+        }
+        comp = next;
+    }
+    if (comp == NULL) {
+        close(fd);
+        mf_free(rest);
+        return mf_err(err, MF_ETARGET, "target path %s has no final directory", t->path);
+    }
+    t->leaf = mf_strdup(comp);
+    mf_free(rest);
+    if (t->leaf == NULL) {
+        close(fd);
+        return mf_err_nomem(err);
+    }
+    t->parentfd = fd;
+    if (fstatat(fd, t->leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+        return mf_err(err, MF_ETARGET, "refusing target %s: it exists and is not a directory%s",
+                      t->path, S_ISLNK(st.st_mode) ? " (a symbolic link)" : "");
+    remove_stale_stages(t);
+    read_state(t);
+    return 0;
+}
+
+int mf_target_stage(struct mf_target *t, const struct mf_owner *own, struct mf_error *err)
+{
+    char name[600];
+    uint32_t rnd = randombytes_random();
+    snprintf(name, sizeof name, ".%s.mailferry-stage.%ld.%08x", t->leaf, (long)getpid(), rnd);
+    if (mkdirat(t->parentfd, name, 0700) < 0)
+        return mf_err_sys(err, MF_EIO, errno, "cannot create staging directory next to %s",
+                          t->path);
+    t->stage = mf_strdup(name);
+    if (t->stage == NULL) {
+        unlinkat(t->parentfd, name, AT_REMOVEDIR);
+        return mf_err_nomem(err);
+    }
+    t->stagefd = openat(t->parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (t->stagefd < 0)
+        return mf_err_sys(err, MF_EIO, errno, "open staging directory");
+    return owned_dir(t->stagefd, own, err, "staging directory");
+}
+
+int mf_target_commit(struct mf_target *t, int nosync, struct mf_error *err)
+{
+    if (!nosync && syncfs(t->stagefd) < 0)
+        return mf_err_sys(err, MF_EIO, errno, "sync %s", t->path);
+    if (t->state == MF_TARGET_ABSENT)
+        unlinkat(t->parentfd, t->leaf, AT_REMOVEDIR);  /* an empty directory may be there */
+    if (renameat(t->parentfd, t->stage, t->parentfd, t->leaf) < 0)
+        return mf_err_sys(err, MF_ETARGET, errno, "cannot move the new store into place at %s",
+                          t->path);
+    mf_free(t->stage);
+    t->stage = NULL;
+    if (!nosync && fsync(t->parentfd) < 0)
+        return mf_err_sys(err, MF_EIO, errno, "sync the directory of %s", t->path);
+    return 0;
+}
+
+void mf_target_abort(struct mf_target *t)
+{
+    struct mf_error e;
+    if (t->stage != NULL && t->parentfd >= 0)
+        if (mf_remove_tree_at(t->parentfd, t->stage, &e) < 0) {
+            /* left for the next run, which removes stale staging directories */
+        }
+    mf_free(t->stage);
+    t->stage = NULL;
+}
+
+void mf_target_close(struct mf_target *t)
+{
+    mf_target_abort(t);
+    if (t->stagefd >= 0)
+        close(t->stagefd);
+    if (t->parentfd >= 0)
+        close(t->parentfd);
+    mf_free(t->path);
+    mf_free(t->leaf);
+    mf_free(t->state_text);
+    memset(t, 0, sizeof *t);
+    t->parentfd = t->stagefd = -1;
+}

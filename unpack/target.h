@@ -1,0 +1,53 @@
+/* target.h: where a user's store goes and how it gets there atomically.
+ * The template's fixed prefix (before the first %) is the administrator's
+ * and may contain symbolic links; every directory below it is opened with
+ * O_NOFOLLOW, so a planted link can never redirect a write. A user's store
+ * is written into a staging directory next to its final place, synced, and
+ * renamed into place in one step. */
+#ifndef MF_TARGET_H
+#define MF_TARGET_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../format/error.h"
+
+struct mf_owner {
+    int set;        /* chown what is created */
+    uid_t uid;
+    gid_t gid;
+    mode_t dir_mode, file_mode;
+};
+
+enum mf_target_state {
+    MF_TARGET_ABSENT = 0,   /* nothing there, or an empty directory */
+    MF_TARGET_APPLIED,      /* holds a store made by mailferry (state file) */
+    MF_TARGET_FOREIGN       /* holds something else */
+};
+
+struct mf_target {
+    char *path;         /* the user's mail root */
+    int parentfd;
+    char *leaf;
+    char *stage;        /* staging directory name in parentfd, NULL if none */
+    int stagefd;
+    enum mf_target_state state;
+    char *state_text;   /* content of the state file, if any */
+};
+
+/* Expands %u %n %d (and %Lu etc. for lowercase, %% for %) as Dovecot does. */
+int mf_target_expand(const char *tmpl, const char *user, char **out, struct mf_error *err) MF_WUR;
+/* Resolves the parent of the user's root (creating missing directories
+ * below the fixed prefix with the owner and mode) and inspects the root. */
+int mf_target_open(struct mf_target *t, const char *tmpl, const char *user,
+                   const struct mf_owner *own, struct mf_error *err) MF_WUR;
+int mf_target_stage(struct mf_target *t, const struct mf_owner *own, struct mf_error *err) MF_WUR;
+/* Syncs (unless nosync) and renames the staging directory into place. */
+int mf_target_commit(struct mf_target *t, int nosync, struct mf_error *err) MF_WUR;
+/* Removes the staging directory, if any. */
+void mf_target_abort(struct mf_target *t);
+void mf_target_close(struct mf_target *t);
+
+#define MF_STATE_FILE "mailferry-state"
+
+#endif

@@ -1,0 +1,562 @@
+/* unpacker.c: the walk over a validated archive that writes dbox stores. */
+#include "unpacker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../format/fsutil.h"
+#include "../format/hash.h"
+#include "../format/mem.h"
+#include "mailbox_names.h"
+
+struct sieve_file {
+    char *name;
+    uint8_t *data;
+    size_t len;
+    int active;      /* role 2: a link to `name` */
+};
+
+struct run {
+    struct mf_reader *r;
+    const struct mf_unpack_opts *o;
+    mf_unpack_progress_fn progress;
+    mf_unpack_note_fn note;
+    void *ctx;
+    struct mf_unpack_stats *st;
+    /* current user */
+    int active;           /* writing this user */
+    char *user;
+    struct mf_owner own;
+    struct mf_target t;
+    struct mf_dbox *d;
+    int in_mailbox;       /* a mailbox is being written */
+    char **used;          /* storage names used for this user */
+    size_t nused;
+    char **subscribed;
+    size_t nsub;
+    struct sieve_file *sieve;
+    size_t nsieve;
+    char **kw;            /* keyword names of the current mailbox */
+    uint32_t nkw;
+    struct mf_buf name, display;
+};
+
+static void note(struct run *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct run *x, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    if (x->note == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    x->note(x->ctx, x->user != NULL ? x->user : "", msg);
+}
+
+static void free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        mf_free(v[i]);
+    mf_free(v);
+}
+
+static void user_clear(struct run *x)
+{
+    mf_dbox_free(&x->d);
+    mf_target_close(&x->t);
+    free_strv(x->used, x->nused);
+    free_strv(x->subscribed, x->nsub);
+    free_strv(x->kw, x->nkw);
+    for (size_t i = 0; i < x->nsieve; i++) {
+        mf_free(x->sieve[i].name);
+        mf_free(x->sieve[i].data);
+    }
+    mf_free(x->sieve);
+    mf_free(x->user);
+    x->used = x->subscribed = x->kw = NULL;
+    x->nused = x->nsub = x->nsieve = 0;
+    x->nkw = 0;
+    x->sieve = NULL;
+    x->user = NULL;
+    x->active = 0;
+    x->in_mailbox = 0;
+}
+
+static int push_str(char ***v, size_t *n, const char *s, size_t len)
+{
+    char **nv = mf_realloc(*v, (*n + 1) * sizeof *nv);
+    if (nv == NULL)
+        return -1;
+    *v = nv;
+    nv[*n] = mf_strndup(s, len);
+    if (nv[*n] == NULL)
+        return -1;
+    (*n)++;
+    return 0;
+}
+
+static int selected_user(const struct mf_unpack_opts *o, struct mf_str name)
+{
+    if (o->users == NULL)
+        return 1;
+    for (size_t i = 0; i < o->nusers; i++)
+        if (mf_str_eq(name, o->users[i]))
+            return 1;
+    return 0;
+}
+
+static int user_name_ok(struct mf_str n)
+{
+    if (n.n == 0 || memchr(n.p, '/', n.n) != NULL || mf_str_eq(n, ".") || mf_str_eq(n, ".."))
+        return 0;
+    return 1;
+}
+
+static void state_text(struct run *x, struct mf_buf *b)
+{
+    const struct mf_manifest *m = mf_reader_manifest(x->r);
+    char id[33], mh[65];
+    mf_hex(id, m->archive_id, sizeof m->archive_id);
+    mf_hex(mh, mf_reader_manifest_hash(x->r), MF_HASH_BYTES);
+    mf_buf_printf(b, "mailferry-state 1\narchive %s\nmanifest %s\nchain %" PRIu64 "\nkind %s\n"
+                     "format %s\nuser %s\napplied %lld\n",
+                  id, mh, m->chain, mf_kind_name(m->kind), x->o->layout->name, x->user,
+                  (long long)time(NULL));
+}
+
+/* "archive <hex>" line of a state file, or NULL */
+static int state_archive(const char *text, char out[33])
+{
+    const char *p = text != NULL ? strstr(text, "\narchive ") : NULL;
+    if (p == NULL || strlen(p + 9) < 32)
+        return -1;
+    memcpy(out, p + 9, 32);
+    out[32] = '\0';
+    return 0;
+}
+
+static int begin_user(struct run *x, const struct mf_rec_user *u, struct mf_error *err)
+{
+    const struct mf_unpack_opts *o = x->o;
+    struct mf_dbox_opts dopts;
+    char id[33], have[33];
+    x->user = mf_strndup(u->name.p, u->name.n);
+    if (x->user == NULL)
+        return mf_err_nomem(err);
+    if (!user_name_ok(u->name))
+        return mf_err(err, MF_ECORRUPT, "user name %s cannot name a directory", x->user);
+    x->own = o->owner;
+    for (size_t i = 0; i < o->nowner_rules; i++)
+        if (strcmp(o->owner_rules[i].user, x->user) == 0)
+            x->own = o->owner_rules[i].owner;
+    if (o->dry_run) {
+        x->st->users++;
+        return 0;
+    }
+    if (mf_target_open(&x->t, o->tmpl, x->user, &x->own, err) < 0)
+        return -1;
+    mf_hex(id, mf_reader_manifest(x->r)->archive_id, MF_ARCHIVE_ID_BYTES);
+    if (x->t.state == MF_TARGET_APPLIED) {
+        if (state_archive(x->t.state_text, have) == 0 && strcmp(have, id) == 0) {
+            note(x, "%s already holds this archive; nothing to do", x->t.path);
+            x->st->users_current++;
+            mf_target_close(&x->t);
+            return 0;
+        }
+        return mf_err(err, MF_ETARGET,
+                      "%s already holds a store from archive %s; apply a delta archive to it, or "
+                      "move it away",
+                      x->t.path, state_archive(x->t.state_text, have) == 0 ? have : "(unknown)");
+    }
+    if (x->t.state == MF_TARGET_FOREIGN)
+        return mf_err(err, MF_ETARGET, "%s exists and is not empty; refusing to overwrite it",
+                      x->t.path);
+    if (mf_target_stage(&x->t, &x->own, err) < 0)
+        return -1;
+    memset(&dopts, 0, sizeof dopts);
+    dopts.uid = x->own.uid;
+    dopts.gid = x->own.gid;
+    dopts.chown = x->own.set;
+    dopts.dir_mode = x->own.dir_mode;
+    dopts.file_mode = x->own.file_mode;
+    dopts.rotate_size = o->rotate_size;
+    dopts.now = (int64_t)time(NULL);
+    if (mf_dbox_new(&x->d, o->layout, x->t.stagefd, &dopts, err) < 0 ||
+        o->layout->user_begin(x->d, err) < 0)
+        return -1;
+    x->active = 1;
+    x->st->users++;
+    return 0;
+}
+
+static int mailbox_selected(const struct mf_unpack_opts *o, const struct mf_buf *display)
+{
+    return o->mailbox == NULL ||
+           (strlen(o->mailbox) == display->len && memcmp(o->mailbox, display->p, display->len) == 0);
+}
+
+static int begin_mailbox(struct run *x, const struct mf_rec_mailbox *m, struct mf_error *err)
+{
+    struct mf_dbox_mailbox mb;
+    int translated;
+    free_strv(x->kw, x->nkw);
+    x->kw = NULL;
+    x->nkw = 0;
+    if (mf_storage_name(m, x->o->sep, x->o->utf8, &x->name, &x->display, &translated, err) < 0)
+        return mf_err_ctx(err, "user %s", x->user);
+    mf_buf_u8(&x->name, 0);
+    x->name.len--;
+    mf_buf_u8(&x->display, 0);
+    x->display.len--;
+    if (!mailbox_selected(x->o, &x->display))
+        return 0;
+    /* two archived names that end up the same on the target */
+    for (size_t tries = 2;; tries++) {
+        int clash = 0;
+        for (size_t i = 0; i < x->nused; i++)
+            clash |= strcmp(x->used[i], (const char *)x->name.p) == 0;
+        if (!clash)
+            break;
+        if (strcmp((const char *)x->name.p, "INBOX") == 0 || tries > 1000)
+            return mf_err(err, MF_ECORRUPT, "user %s: two mailboxes named %s", x->user,
+                          (const char *)x->name.p);
+        {
+            char suffix[16];
+            size_t base = x->name.len;
+            while (base > 0 && x->name.p[base - 1] != '_' && tries > 2)
+                base--;
+            if (tries > 2 && base > 0)
+                x->name.len = base - 1;
+            snprintf(suffix, sizeof suffix, "_%zu", tries);
+            mf_buf_puts(&x->name, suffix);
+            mf_buf_puts(&x->display, suffix);
+            mf_buf_u8(&x->name, 0);
+            x->name.len--;
+            mf_buf_u8(&x->display, 0);
+            x->display.len--;
+            translated = 1;
+        }
+    }
+    if (translated) {
+        x->st->renamed++;
+        note(x, "mailbox stored as %.*s is named %s on the target", (int)m->stored.n,
+             m->stored.p, (const char *)x->display.p);
+    }
+    if (push_str(&x->used, &x->nused, (const char *)x->name.p, x->name.len) < 0)
+        return mf_err_nomem(err);
+    if ((m->flags & MF_MBOX_SUBSCRIBED) &&
+        push_str(&x->subscribed, &x->nsub, (const char *)x->name.p, x->name.len) < 0)
+        return mf_err_nomem(err);
+    x->kw = mf_calloc(m->nkeywords ? m->nkeywords : 1, sizeof *x->kw);
+    if (x->kw == NULL)
+        return mf_err_nomem(err);
+    for (uint32_t i = 0; i < m->nkeywords; i++) {
+        x->kw[i] = mf_strndup(m->keywords[i].p, m->keywords[i].n);
+        if (x->kw[i] == NULL)
+            return mf_err_nomem(err);
+        x->nkw = i + 1;
+    }
+    x->st->mailboxes++;
+    x->in_mailbox = 1;
+    if (x->o->dry_run) {
+        x->st->need_inodes += 3;
+        return 0;
+    }
+    memset(&mb, 0, sizeof mb);
+    mb.storage = (const char *)x->name.p;
+    memcpy(mb.guid, m->guid, 16);
+    mb.uidvalidity = m->uidvalidity;
+    mb.uidnext = m->uidnext;
+    mb.keywords = x->kw;
+    mb.nkeywords = x->nkw;
+    return x->o->layout->mailbox_begin(x->d, &mb, err);
+}
+
+static int message(struct run *x, const struct mf_rec_message *m, struct mf_error *err)
+{
+    struct mf_dbox_msg dm;
+    x->st->messages++;
+    x->st->message_bytes += m->size;
+    if (x->o->dry_run) {
+        /* check the content as unpack would, without writing it */
+        x->st->need_bytes += m->size + 256;
+        x->st->need_inodes += x->o->layout == &mf_sdbox_layout ? 1 : 0;
+        return mf_reader_emit(x->r, m->refs, m->nrefs, m->size, m->hash, NULL, NULL, err);
+    }
+    memset(&dm, 0, sizeof dm);
+    dm.uid = m->uid;
+    dm.flags = m->flags;
+    dm.kw = m->keywords;
+    dm.nkw = m->nkeywords;
+    dm.guid = m->guid.p;
+    dm.guid_len = m->guid.n;
+    dm.received = m->received;
+    dm.saved = m->saved;
+    dm.size = m->size;
+    dm.vsize = m->vsize;
+    dm.uidl = m->pop3_uidl.p;
+    dm.uidl_len = m->pop3_uidl.n;
+    dm.pop3_order = m->pop3_order;
+    dm.hash = m->hash;
+    dm.recent = m->source_dir == MF_SRC_NEW;
+    dm.reader = x->r;
+    dm.refs = m->refs;
+    dm.nrefs = m->nrefs;
+    if (x->o->layout->message(x->d, &dm, err) < 0)
+        return mf_err_ctx(err, "user %s, mailbox %s, uid %u", x->user,
+                          (const char *)x->display.p, m->uid);
+    return 0;
+}
+
+static int sieve_name_ok(struct mf_str n)
+{
+    return n.n > 0 && n.n <= 255 && memchr(n.p, '/', n.n) == NULL && !mf_str_eq(n, ".") &&
+           !mf_str_eq(n, "..") && mf_utf8_printable(n.p, n.n);
+}
+
+static int buf_sink(void *ctx, const void *p, size_t n, struct mf_error *err)
+{
+    return mf_buf_append(ctx, p, n) < 0 ? mf_err_nomem(err) : 0;
+}
+
+static int collect_extra(struct run *x, const struct mf_rec_extra *e, struct mf_error *err)
+{
+    struct sieve_file *ns, *f;
+    struct mf_buf data;
+    if (x->o->no_sieve || e->role == MF_EXTRA_FILE)
+        return 0;
+    if (!sieve_name_ok(e->role == MF_EXTRA_SIEVE_ACTIVE ? e->target : e->path)) {
+        note(x, "Sieve script with an unusable name skipped");
+        return 0;
+    }
+    ns = mf_realloc(x->sieve, (x->nsieve + 1) * sizeof *ns);
+    if (ns == NULL)
+        return mf_err_nomem(err);
+    x->sieve = ns;
+    f = &ns[x->nsieve];
+    memset(f, 0, sizeof *f);
+    mf_buf_init(&data);
+    if (e->role == MF_EXTRA_SIEVE_ACTIVE) {
+        f->name = mf_strndup(e->target.p, e->target.n);
+        f->active = 1;
+    } else {
+        f->name = mf_strndup(e->path.p, e->path.n);
+        if (mf_reader_emit(x->r, e->refs, e->nrefs, e->size, NULL, buf_sink, &data, err) < 0) {
+            mf_free(f->name);
+            mf_buf_free(&data);
+            return -1;
+        }
+        f->data = mf_buf_steal(&data, &f->len);
+    }
+    if (f->name == NULL)
+        return mf_err_nomem(err);
+    x->nsieve++;
+    return 0;
+}
+
+/* Sieve scripts go to <home>/sieve/, the active one linked from
+ * <home>/.dovecot.sieve; existing files are never replaced. */
+static int write_sieve(struct run *x, struct mf_error *err)
+{
+    int home = -1, dir = -1;
+    if (x->nsieve == 0)
+        return 0;
+    if (x->o->home_tmpl != NULL) {
+        char *path;
+        if (mf_target_expand(x->o->home_tmpl, x->user, &path, err) < 0)
+            return -1;
+        home = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        mf_free(path);
+    } else {
+        home = openat(x->t.parentfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (home < 0) {
+        note(x, "no home directory for Sieve scripts; %zu skipped", x->nsieve);
+        return 0;
+    }
+    if (mkdirat(home, "sieve", 0700) == 0) {
+        dir = openat(home, "sieve", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dir >= 0 && x->own.set && fchown(dir, x->own.uid, x->own.gid) < 0) {
+            close(dir);
+            close(home);
+            return mf_err_sys(err, MF_EIO, errno, "chown sieve directory");
+        }
+    } else {
+        dir = openat(home, "sieve", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (dir < 0) {
+        note(x, "cannot use the sieve directory (a link or not a directory); scripts skipped");
+        close(home);
+        return 0;
+    }
+    for (size_t i = 0; i < x->nsieve; i++) {
+        struct sieve_file *f = &x->sieve[i];
+        if (f->active) {
+            char target[300];
+            snprintf(target, sizeof target, "sieve/%s", f->name);
+            if (symlinkat(target, home, ".dovecot.sieve") < 0) {
+                note(x, ".dovecot.sieve exists already; the active script stays as it is");
+                continue;
+            }
+            if (x->own.set &&
+                fchownat(home, ".dovecot.sieve", x->own.uid, x->own.gid, AT_SYMLINK_NOFOLLOW) < 0)
+                note(x, "cannot chown .dovecot.sieve: %s", strerror(errno));
+        } else {
+            int fd = openat(dir, f->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                            0600);
+            if (fd < 0) {
+                note(x, "Sieve script %s exists already; kept as it is", f->name);
+                continue;
+            }
+            if ((x->own.set && fchown(fd, x->own.uid, x->own.gid) < 0) ||
+                mf_write_all(fd, f->data, f->len, f->name, err) < 0) {
+                if (err->cls == MF_OK)
+                    mf_err_sys(err, MF_EIO, errno, "sieve script %s", f->name);
+                close(fd);
+                close(dir);
+                close(home);
+                return -1;
+            }
+            close(fd);
+        }
+        x->st->sieve++;
+    }
+    close(dir);
+    close(home);
+    return 0;
+}
+
+static int end_user(struct run *x, struct mf_error *err)
+{
+    struct mf_buf state;
+    int r;
+    if (!x->active)
+        return 0;
+    if (x->o->layout->user_end(x->d, err) < 0 ||
+        mf_dbox_write_root_files(x->d, x->subscribed, x->nsub, err) < 0)
+        return -1;
+    mf_buf_init(&state);
+    state_text(x, &state);
+    r = state.oom ? mf_err_nomem(err)
+                  : mf_dbox_write_file(x->d, x->t.stagefd, MF_STATE_FILE, state.p, state.len, err);
+    mf_buf_free(&state);
+    if (r < 0)
+        return -1;
+    x->st->files += x->d->files;
+    x->st->bytes_written += x->d->bytes;
+    if (mf_target_commit(&x->t, x->o->nosync, err) < 0)
+        return -1;
+    return write_sieve(x, err);
+}
+
+/* Free space and inodes where the stores would go (the nearest existing
+ * directory of the template's fixed prefix). */
+static int check_room(const char *tmpl, const struct mf_unpack_stats *st, struct mf_error *err)
+{
+    struct statvfs vfs;
+    size_t n = strcspn(tmpl, "%");
+    char *path = mf_strndup(tmpl, n);
+    int r = 0;
+    if (path == NULL)
+        return mf_err_nomem(err);
+    while (statvfs(path[0] != '\0' ? path : "/", &vfs) < 0) {
+        char *s = strrchr(path, '/');
+        if (s == NULL)
+            break;
+        *s = '\0';
+    }
+    if (statvfs(path[0] != '\0' ? path : "/", &vfs) == 0) {
+        uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+        if (avail < st->need_bytes || (vfs.f_files > 0 && vfs.f_favail < st->need_inodes))
+            r = mf_err(err, MF_ETARGET,
+                       "not enough room under %s: %" PRIu64 " bytes and %" PRIu64
+                       " inodes needed, %" PRIu64 " bytes and %" PRIu64 " inodes free",
+                       path[0] != '\0' ? path : "/", st->need_bytes, st->need_inodes, avail,
+                       (uint64_t)vfs.f_favail);
+    }
+    mf_free(path);
+    return r;
+}
+
+int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_progress_fn progress,
+              mf_unpack_note_fn notefn, void *ctx, struct mf_unpack_stats *st,
+              struct mf_error *err)
+{
+    struct run x;
+    struct mf_record rec;
+    int k, skipping = 0, rc = 0;
+    memset(&x, 0, sizeof x);
+    memset(st, 0, sizeof *st);
+    x.r = r;
+    x.o = o;
+    x.progress = progress;
+    x.note = notefn;
+    x.ctx = ctx;
+    x.st = st;
+    x.t.parentfd = x.t.stagefd = -1;
+    mf_buf_init(&x.name);
+    mf_buf_init(&x.display);
+    if (mf_reader_manifest(r)->kind != MF_KIND_FULL)
+        return mf_err(err, MF_ECHAIN, "this is a delta archive; delta archives are not supported "
+                                      "by this version");
+    if (mf_reader_rewind(r, err) < 0)
+        return -1;
+    while (rc == 0 && (k = mf_reader_next(r, &rec, err)) > 0) {
+        switch (rec.type) {
+        case MF_REC_USER:
+            skipping = !selected_user(o, rec.u.user.name);
+            if (!skipping) {
+                rc = begin_user(&x, &rec.u.user, err);
+                skipping = rc == 0 && !x.active && !o->dry_run;
+            }
+            break;
+        case MF_REC_EXTRA:
+            if (!skipping && (x.active || o->dry_run))
+                rc = collect_extra(&x, &rec.u.extra, err);
+            break;
+        case MF_REC_MAILBOX:
+            if (!skipping)
+                rc = begin_mailbox(&x, &rec.u.mailbox, err);
+            break;
+        case MF_REC_MESSAGE:
+            if (!skipping && x.in_mailbox) {
+                rc = message(&x, &rec.u.message, err);
+                if (progress != NULL)
+                    progress(ctx, st);
+            }
+            break;
+        case MF_REC_MAILBOX_END:
+            if (!skipping && x.in_mailbox && !o->dry_run)
+                rc = o->layout->mailbox_end(x.d, err);
+            x.in_mailbox = 0;
+            break;
+        case MF_REC_USER_END:
+            if (!skipping)
+                rc = end_user(&x, err);
+            user_clear(&x);
+            skipping = 0;
+            break;
+        default:
+            break;
+        }
+    }
+    if (rc == 0 && k < 0)
+        rc = -1;
+    if (rc < 0)
+        mf_target_abort(&x.t);
+    user_clear(&x);
+    mf_buf_free(&x.name);
+    mf_buf_free(&x.display);
+    if (rc == 0 && o->dry_run)
+        rc = check_room(o->tmpl, st, err);
+    return rc;
+}
