@@ -63,6 +63,12 @@ struct mf_writer {
     struct mf_blobref *refs;
     size_t nrefs, refs_cap;
     struct mf_hasher msghash;
+    /* content stored ahead of its record */
+    int in_content;
+    struct mf_blobref *crefs;
+    size_t ncrefs, crefs_cap;
+    uint64_t csize;
+    struct mf_hasher chash;
     /* result */
     struct mf_manifest manifest;
     uint8_t archive_id[MF_ARCHIVE_ID_BYTES];
@@ -199,26 +205,27 @@ int mf_writer_begin_user(struct mf_writer *w, const struct mf_rec_user *u, struc
     return record_done(w, mf_enc_user(&w->idx, &w->scratch, u), err);
 }
 
-/* Stores content as blobs of at most MF_BLOB_MAX and collects refs. */
-static int add_blob(struct mf_writer *w, int kind, const void *p, size_t n, struct mf_error *err)
+/* Stores one blob (deduplicated) and appends its reference to refs. */
+static int store_blob(struct mf_writer *w, int kind, const void *p, size_t n,
+                      struct mf_blobref **refs, size_t *nrefs, size_t *cap, struct mf_error *err)
 {
     struct mf_blobref *r;
     struct mf_blobloc loc;
-    if (w->nrefs == w->refs_cap) {
-        size_t ncap = w->refs_cap == 0 ? 16 : w->refs_cap * 2;
+    if (*nrefs == *cap) {
+        size_t ncap = *cap == 0 ? 16 : *cap * 2;
         struct mf_blobref *nr;
         if (ncap > MF_REFS_MAX)
             ncap = MF_REFS_MAX;
-        if (w->nrefs >= ncap)
+        if (*nrefs >= ncap)
             return mf_err(err, MF_EUSAGE, "message has too many parts (over %u blobs)",
                           MF_REFS_MAX);
-        nr = mf_realloc(w->refs, ncap * sizeof *nr);
+        nr = mf_realloc(*refs, ncap * sizeof *nr);
         if (nr == NULL)
             return mf_err_nomem(err);
-        w->refs = nr;
-        w->refs_cap = ncap;
+        *refs = nr;
+        *cap = ncap;
     }
-    r = &w->refs[w->nrefs];
+    r = &(*refs)[*nrefs];
     memset(r, 0, sizeof *r);
     r->flags = MF_REF_HAS_ID;
     mf_hash(MF_HK_BLOB, r->id, p, n);
@@ -238,7 +245,14 @@ static int add_blob(struct mf_writer *w, int kind, const void *p, size_t n, stru
             return mf_err_nomem(err);
         w->stats.stored_bytes += n;
     }
-    w->nrefs++;
+    (*nrefs)++;
+    return 0;
+}
+
+static int add_blob(struct mf_writer *w, int kind, const void *p, size_t n, struct mf_error *err)
+{
+    if (store_blob(w, kind, p, n, &w->refs, &w->nrefs, &w->refs_cap, err) < 0)
+        return -1;
     w->stats.blob_refs++;
     return 0;
 }
@@ -401,6 +415,58 @@ void mf_writer_abort_message(struct mf_writer *w)
     }
 }
 
+int mf_writer_content_begin(struct mf_writer *w, struct mf_error *err)
+{
+    if (w->st == ST_FINISHED || w->st == ST_FAILED || w->in_content)
+        return bad_state(w, err, "content_begin");
+    w->in_content = 1;
+    w->ncrefs = 0;
+    w->csize = 0;
+    mf_hash_init(&w->chash, MF_HK_MESSAGE);
+    return 0;
+}
+
+int mf_writer_content_blob(struct mf_writer *w, enum mf_blob_kind kind, const void *p, size_t n,
+                           struct mf_error *err)
+{
+    if (!w->in_content)
+        return bad_state(w, err, "content_blob");
+    if (n == 0)
+        return 0;
+    if (n > MF_BLOB_MAX || (unsigned)kind >= MF_BLOB_KINDS || w->csize + n > MF_MESSAGE_MAX)
+        return mf_err(err, MF_EUSAGE, "blob of %zu bytes, unknown kind or message too large", n),
+               fail(w);
+    if (store_blob(w, (int)kind, p, n, &w->crefs, &w->ncrefs, &w->crefs_cap, err) < 0)
+        return fail(w);
+    mf_hash_update(&w->chash, p, n);
+    w->csize += n;
+    return 0;
+}
+
+int mf_writer_content_end(struct mf_writer *w, struct mf_content *out, struct mf_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!w->in_content)
+        return bad_state(w, err, "content_end");
+    w->in_content = 0;
+    mf_hash_final(&w->chash, out->hash);
+    out->size = w->csize;
+    out->nrefs = (uint32_t)w->ncrefs;
+    if (w->ncrefs > 0) {
+        out->refs = mf_calloc(w->ncrefs, sizeof *out->refs);
+        if (out->refs == NULL)
+            return mf_err_nomem(err), fail(w);
+        memcpy(out->refs, w->crefs, w->ncrefs * sizeof *out->refs);
+    }
+    return 0;
+}
+
+void mf_content_free(struct mf_content *c)
+{
+    mf_free(c->refs);
+    memset(c, 0, sizeof *c);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     const struct mf_str *x = a, *y = b;
@@ -409,15 +475,10 @@ static int cmp_str(const void *a, const void *b)
     return c != 0 ? c : (x->n < y->n ? -1 : x->n > y->n);
 }
 
-int mf_writer_end_message(struct mf_writer *w, struct mf_error *err)
+static int emit_message(struct mf_writer *w, struct mf_error *err)
 {
     struct mf_str kwnames[64];
     struct mf_str *kwp = kwnames;
-    if (w->st != ST_MESSAGE)
-        return bad_state(w, err, "end_message");
-    mf_hash_final(&w->msghash, w->msg.hash);
-    w->msg.nrefs = (uint32_t)w->nrefs;
-    w->msg.refs = w->refs;
     if (w->msg.vsize < w->msg.size)
         w->msg.vsize = w->msg.size;
     /* state hash input: keyword names sorted */
@@ -441,6 +502,30 @@ int mf_writer_end_message(struct mf_writer *w, struct mf_error *err)
     w->stats.message_bytes += w->msg.size;
     w->st = ST_MAILBOX;
     return record_done(w, mf_enc_message(&w->idx, &w->scratch, &w->msg), err);
+}
+
+int mf_writer_end_message(struct mf_writer *w, struct mf_error *err)
+{
+    if (w->st != ST_MESSAGE)
+        return bad_state(w, err, "end_message");
+    mf_hash_final(&w->msghash, w->msg.hash);
+    w->msg.nrefs = (uint32_t)w->nrefs;
+    w->msg.refs = w->refs;
+    return emit_message(w, err);
+}
+
+int mf_writer_message_content(struct mf_writer *w, const struct mf_rec_message *m,
+                              const struct mf_content *c, struct mf_error *err)
+{
+    if (mf_writer_begin_message(w, m, err) < 0)
+        return -1;
+    memcpy(w->msg.hash, c->hash, MF_HASH_BYTES);
+    w->msg.size = c->size;
+    w->msg.vsize = m->vsize;
+    w->msg.nrefs = c->nrefs;
+    w->msg.refs = c->refs;
+    w->stats.blob_refs += c->nrefs;
+    return emit_message(w, err);
 }
 
 int mf_writer_end_mailbox(struct mf_writer *w, struct mf_error *err)
@@ -807,6 +892,7 @@ void mf_writer_free(struct mf_writer **wp)
     free_keywords(w);
     mf_free(w->msgkw);
     mf_free(w->refs);
+    mf_free(w->crefs);
     mf_manifest_clear(&w->manifest);
     mf_free(w);
 }

@@ -71,6 +71,27 @@ void mf_writer_set_vsize(struct mf_writer *w, uint64_t vsize);
 int mf_writer_end_message(struct mf_writer *w, struct mf_error *err) MF_WUR;
 int mf_writer_end_mailbox(struct mf_writer *w, struct mf_error *err) MF_WUR;
 int mf_writer_end_user(struct mf_writer *w, struct mf_error *err) MF_WUR;
+/* Content stored ahead of its index record, for sources that cannot be read
+ * in index order (a tarball): store a message's blobs between
+ * content_begin and content_end at any time before finish, keep the
+ * resulting mf_content, then emit the record with mf_writer_message_content
+ * in index order. */
+struct mf_content {
+    struct mf_blobref *refs;
+    uint32_t nrefs;
+    uint64_t size;
+    uint8_t hash[MF_HASH_BYTES];
+};
+int mf_writer_content_begin(struct mf_writer *w, struct mf_error *err) MF_WUR;
+int mf_writer_content_blob(struct mf_writer *w, enum mf_blob_kind kind, const void *p, size_t n,
+                           struct mf_error *err) MF_WUR;
+int mf_writer_content_end(struct mf_writer *w, struct mf_content *out,
+                          struct mf_error *err) MF_WUR;
+void mf_content_free(struct mf_content *c);
+/* Emits a message record (in place of begin/blob/end_message). */
+int mf_writer_message_content(struct mf_writer *w, const struct mf_rec_message *m,
+                              const struct mf_content *c, struct mf_error *err) MF_WUR;
+
 /* Completes the archive and writes it to out_fd, signed with sk. */
 int mf_writer_finish(struct mf_writer *w, int out_fd, const struct mf_seckey *sk,
                      struct mf_error *err) MF_WUR;

@@ -129,10 +129,10 @@ static void note_link(mf_warn_fn warn, void *ctx, const char *where, const char 
     f->skipped++;
 }
 
-static int maildirpp(int rootfd, struct mf_ents *root, struct mf_folders *f, size_t *cap,
+static int maildirpp(struct mf_tree *tree, struct mf_ents *root, struct mf_folders *f, size_t *cap,
                      mf_warn_fn warn, void *ctx, const char *where, struct mf_error *err)
 {
-    (void)rootfd;
+    (void)tree;
     for (size_t i = 0; i < root->n; i++) {
         const char *name = root->v[i].name;
         char *copy, *comp[MF_MAILBOX_COMPONENTS_MAX + 1];
@@ -181,7 +181,7 @@ static int is_special_fs(const char *n)
            n[0] == '.';
 }
 
-static int fs_walk(int rootfd, const char *rel, const char **comp, size_t depth,
+static int fs_walk(struct mf_tree *tree, const char *rel, const char **comp, size_t depth,
                    struct mf_folders *f, size_t *cap, mf_warn_fn warn, void *ctx,
                    const char *where, struct mf_error *err)
 {
@@ -189,7 +189,7 @@ static int fs_walk(int rootfd, const char *rel, const char **comp, size_t depth,
     int r = 0;
     if (depth >= FS_DEPTH_MAX)
         return 0;
-    if (mf_list_dir(rootfd, rel, &ents, err) < 0)
+    if (tree->ops->list(tree, rel, &ents, err) < 0)
         return -1;
     for (size_t i = 0; i < ents.n && r == 0; i++) {
         const char *name = ents.v[i].name;
@@ -217,12 +217,12 @@ static int fs_walk(int rootfd, const char *rel, const char **comp, size_t depth,
                 break;
             }
             snprintf(curp, pl + 4, "%s/cur", path);
-            if (mf_is_dir_below(rootfd, curp))
+            if (tree->ops->is_dir(tree, curp))
                 r = add_mailbox(f, cap, path, path, comp, depth + 1, 0, warn, ctx, where, err);
             mf_free(curp);
         }
         if (r == 0)
-            r = fs_walk(rootfd, path, comp, depth + 1, f, cap, warn, ctx, where, err);
+            r = fs_walk(tree, path, comp, depth + 1, f, cap, warn, ctx, where, err);
         mf_free(path);
     }
     mf_ents_free(&ents);
@@ -255,7 +255,7 @@ static int same_name(const struct mf_plan_mailbox *mb, const struct mf_sub_name 
     return 1;
 }
 
-static int apply_subscriptions(int rootfd, struct mf_folders *f, const char *where,
+static int apply_subscriptions(struct mf_tree *tree, struct mf_folders *f, const char *where,
                                mf_warn_fn warn, void *ctx, struct mf_error *err)
 {
     const char *files[2] = {"subscriptions", "courierimapsubscribed"};
@@ -264,7 +264,7 @@ static int apply_subscriptions(int rootfd, struct mf_folders *f, const char *whe
         size_t len;
         int exists;
         struct mf_subs subs;
-        if (mf_read_below(rootfd, files[k], 16u << 20, &data, &len, &exists, err) < 0) {
+        if (tree->ops->read(tree, files[k], 16u << 20, &data, &len, &exists, err) < 0) {
             warn(ctx, where, 0, err->msg);
             continue;
         }
@@ -286,7 +286,7 @@ static int apply_subscriptions(int rootfd, struct mf_folders *f, const char *whe
     return 0;
 }
 
-int mf_folders_discover(int rootfd, const char *where, int layout, mf_warn_fn warn, void *ctx,
+int mf_folders_discover(struct mf_tree *tree, const char *where, int layout, mf_warn_fn warn, void *ctx,
                         struct mf_folders *f, struct mf_error *err)
 {
     struct mf_ents root;
@@ -294,7 +294,7 @@ int mf_folders_discover(int rootfd, const char *where, int layout, mf_warn_fn wa
     const char *inbox[1] = {"INBOX"};
     int dotdirs = 0, fsdirs = 0;
     memset(f, 0, sizeof *f);
-    if (mf_list_dir(rootfd, "", &root, err) < 0)
+    if (tree->ops->list(tree, "", &root, err) < 0)
         return -1;
     for (size_t i = 0; i < root.n; i++) {
         const char *n = root.v[i].name;
@@ -315,14 +315,14 @@ int mf_folders_discover(int rootfd, const char *where, int layout, mf_warn_fn wa
         goto fail;
     if (f->layout == MF_LAYOUT_FS) {
         const char *comp[FS_DEPTH_MAX];
-        if (fs_walk(rootfd, "", comp, 0, f, &cap, warn, ctx, where, err) < 0)
+        if (fs_walk(tree, "", comp, 0, f, &cap, warn, ctx, where, err) < 0)
             goto fail;
-    } else if (maildirpp(rootfd, &root, f, &cap, warn, ctx, where, err) < 0) {
+    } else if (maildirpp(tree, &root, f, &cap, warn, ctx, where, err) < 0) {
         goto fail;
     }
     mf_ents_free(&root);
     qsort(f->v, f->n, sizeof *f->v, cmp_stored);
-    return apply_subscriptions(rootfd, f, where, warn, ctx, err);
+    return apply_subscriptions(tree, f, where, warn, ctx, err);
 fail:
     mf_ents_free(&root);
     mf_folders_free(f);

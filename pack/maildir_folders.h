@@ -10,6 +10,7 @@
 #include "../format/error.h"
 #include "maildir_uidlist.h"
 #include "plan.h"
+#include "tree.h"
 
 enum mf_layout_opt { MF_LAYOUT_AUTO = 0 };
 
@@ -23,7 +24,7 @@ struct mf_folders {
 
 /* layout: MF_LAYOUT_AUTO, MF_LAYOUT_MAILDIRPP or MF_LAYOUT_FS. `skip` is
  * called for every directory left out, with the reason. */
-int mf_folders_discover(int rootfd, const char *where, int layout, mf_warn_fn warn, void *ctx,
+int mf_folders_discover(struct mf_tree *tree, const char *where, int layout, mf_warn_fn warn, void *ctx,
                         struct mf_folders *out, struct mf_error *err) MF_WUR;
 void mf_folders_free(struct mf_folders *f);
 /* Decodes one on-disk name component. Returns 0 and the UTF-8 text, or -1

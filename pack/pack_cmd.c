@@ -34,6 +34,9 @@ static void help(void)
         "  -s, --secret FILE        secret key that signs the archive\n"
         "  -o, --output FILE        the archive to write, or - for standard output\n"
         "      --users FILE         lines 'user<TAB>maildir'\n"
+        "      --from-tar FILE      read the store from a tarball (tar, tar.gz, tar.zst, ...)\n"
+        "                           without extracting it; Maildir paths are then paths\n"
+        "                           inside the tarball\n"
         "      --layout TEMPLATE    find users under a tree: %%d domain, %%n local part,\n"
         "                           %%u whole user name, each a whole path part\n"
         "      --maildir-layout L   auto (default), maildir++ or fs (LAYOUT=fs)\n"
@@ -131,7 +134,8 @@ static int open_output(const char *out, char **tmp_r, struct mf_error *err)
 
 int cmd_pack(int argc, char **argv)
 {
-    enum { O_USERS = 256, O_LAYOUT, O_MLAYOUT, O_POP3, O_SKIPUNR, O_NOSIEVE, O_TMPDIR, O_JSON };
+    enum { O_USERS = 256, O_LAYOUT, O_MLAYOUT, O_POP3, O_SKIPUNR, O_NOSIEVE, O_TMPDIR, O_JSON,
+           O_FROMTAR };
     static const struct option opts[] = {{"secret", required_argument, 0, 's'},
                                          {"output", required_argument, 0, 'o'},
                                          {"users", required_argument, 0, O_USERS},
@@ -144,10 +148,11 @@ int cmd_pack(int argc, char **argv)
                                          {"threads", required_argument, 0, 'T'},
                                          {"tmpdir", required_argument, 0, O_TMPDIR},
                                          {"json", no_argument, 0, O_JSON},
+                                         {"from-tar", required_argument, 0, O_FROMTAR},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *sec = NULL, *out = NULL, *users_file = NULL, *layout_tmpl = NULL;
+    const char *sec = NULL, *out = NULL, *users_file = NULL, *layout_tmpl = NULL, *from_tar = NULL;
     struct mf_pack_opts po;
     struct mf_writer_opts wo;
     struct mf_user_list users;
@@ -203,6 +208,7 @@ int cmd_pack(int argc, char **argv)
             break;
         case O_TMPDIR: wo.tmpdir = optarg; break;
         case O_JSON: json = 1; break;
+        case O_FROMTAR: from_tar = optarg; break;
         case 'q': x.quiet = 1; break;
         case 'h': help(); return 0;
         default: return cli_usage("pack", "unknown option");
@@ -217,6 +223,11 @@ int cmd_pack(int argc, char **argv)
             goto fail;
     if (users_file != NULL && mf_users_load_file(&users, users_file, &err) < 0)
         goto fail;
+    if (layout_tmpl != NULL && from_tar != NULL) {
+        mf_err(&err, MF_EUSAGE, "--layout with --from-tar is not supported; give USER=PATH "
+                                "(paths inside the tarball) or --users");
+        goto fail;
+    }
     if (layout_tmpl != NULL && mf_users_discover(&users, layout_tmpl, &err) < 0)
         goto fail;
     if (users.n == 0) {
@@ -233,11 +244,18 @@ int cmd_pack(int argc, char **argv)
         mf_packer_new(&pk, w, &po, on_warn, on_skip, on_progress, &x, &err) < 0)
         goto fail;
     cli_progress_init(&x.prog, "pack", x.quiet);
-    for (size_t i = 0; i < users.n; i++)
-        if (mf_packer_user(pk, users.v[i].name, users.v[i].maildir, &err) < 0) {
+    if (from_tar != NULL) {
+        if (mf_packer_tar(pk, from_tar, users.v, users.n, &err) < 0) {
             cli_progress_done(&x.prog);
             goto fail;
         }
+    } else {
+        for (size_t i = 0; i < users.n; i++)
+            if (mf_packer_user(pk, users.v[i].name, users.v[i].maildir, &err) < 0) {
+                cli_progress_done(&x.prog);
+                goto fail;
+            }
+    }
     cli_progress_update(&x.prog, mf_packer_stats(pk)->messages, mf_packer_stats(pk)->bytes, 1);
     fd = open_output(out, &tmp, &err);
     if (fd < 0)

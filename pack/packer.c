@@ -21,6 +21,10 @@
 #include "maildir_name.h"
 #include "plan.h"
 #include "src_fs.h"
+#include "tree_tar.h"
+#include "users.h"
+
+#include <archive.h>
 
 #define META_MAX (64u * 1024 * 1024)
 #define INMEM_MAX (64u * 1024 * 1024)
@@ -112,8 +116,8 @@ static char *join(const char *a, const char *b)
 }
 
 /* Reads an optional metadata file of the mailbox; a failure is a warning. */
-static uint8_t *read_meta(struct mf_packer *pk, int rootfd, const char *dir, const char *name,
-                          size_t *len)
+static uint8_t *read_meta(struct mf_packer *pk, struct mf_tree *tree, const char *dir,
+                          const char *name, size_t *len)
 {
     char *rel = join(dir, name);
     uint8_t *data = NULL;
@@ -122,7 +126,7 @@ static uint8_t *read_meta(struct mf_packer *pk, int rootfd, const char *dir, con
     *len = 0;
     if (rel == NULL)
         return NULL;
-    if (mf_read_below(rootfd, rel, META_MAX, &data, len, &exists, &e) < 0) {
+    if (tree->ops->read(tree, rel, META_MAX, &data, len, &exists, &e) < 0) {
         pk_warn(pk, pk->where, 0, e.msg);
         data = NULL;
     }
@@ -130,7 +134,7 @@ static uint8_t *read_meta(struct mf_packer *pk, int rootfd, const char *dir, con
     return exists ? data : NULL;
 }
 
-static int load_courier_keywords(struct mf_packer *pk, int rootfd, const char *dir,
+static int load_courier_keywords(struct mf_packer *pk, struct mf_tree *tree, const char *dir,
                                  struct mf_courier_keywords *ck, int *have, struct mf_error *err)
 {
     char *kdir = join(dir, "courierimapkeywords");
@@ -140,7 +144,7 @@ static int load_courier_keywords(struct mf_packer *pk, int rootfd, const char *d
     *have = 0;
     if (kdir == NULL)
         return mf_err_nomem(err);
-    if (mf_list_dir(rootfd, kdir, &ents, err) < 0) {
+    if (tree->ops->list(tree, kdir, &ents, err) < 0) {
         pk_warn(pk, pk->where, 0, err->msg);
         mf_free(kdir);
         return 0;
@@ -150,7 +154,7 @@ static int load_courier_keywords(struct mf_packer *pk, int rootfd, const char *d
         return 0;
     }
     *have = 1;
-    list = read_meta(pk, rootfd, kdir, ":list", &len);
+    list = read_meta(pk, tree, kdir, ":list", &len);
     if (list != NULL) {
         char file[1200];
         snprintf(file, sizeof file, "%s/courierimapkeywords/:list", pk->where);
@@ -166,7 +170,7 @@ static int load_courier_keywords(struct mf_packer *pk, int rootfd, const char *d
         uint8_t *data;
         if (ents.v[i].type != MF_ENT_FILE || ents.v[i].name[0] == ':')
             continue;
-        data = read_meta(pk, rootfd, kdir, ents.v[i].name, &len);
+        data = read_meta(pk, tree, kdir, ents.v[i].name, &len);
         if (data == NULL)
             continue;
         if (mf_courier_kw_update(ck, ents.v[i].name, (const char *)data, len) < 0) {
@@ -321,6 +325,39 @@ static int refind(struct mf_packer *pk, int rootfd, struct mf_plan_mailbox *mb,
     return 0;
 }
 
+/* A message record's fields from the plan (content fields are the writer's). */
+static void message_record(const struct mf_plan_msg *m, int64_t received, int64_t saved,
+                           struct mf_rec_message *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->uid = m->uid;
+    rec->flags = m->flags;
+    rec->other_flags.p = m->other;
+    rec->other_flags.n = strlen(m->other);
+    rec->nkeywords = m->nkw;
+    rec->keywords = m->kw;
+    if (m->guid != NULL) {
+        rec->guid.p = m->guid;
+        rec->guid.n = strlen(m->guid);
+    } else {
+        rec->guid.p = m->name;
+        rec->guid.n = strcspn(m->name, ":");
+    }
+    if (rec->guid.n > MF_GUID_STR_MAX)
+        rec->guid.n = MF_GUID_STR_MAX;
+    rec->received = received;
+    rec->saved = saved;
+    if (m->uidl != NULL) {
+        rec->pop3_uidl.p = m->uidl;
+        rec->pop3_uidl.n = strlen(m->uidl) > MF_UIDL_MAX ? MF_UIDL_MAX : strlen(m->uidl);
+    }
+    rec->pop3_order = m->pop3_order;
+    rec->source_dir = m->dir;
+    rec->source_name.p = m->name;
+    rec->source_name.n = strlen(m->name) > MF_SOURCE_NAME_MAX ? MF_SOURCE_NAME_MAX
+                                                              : strlen(m->name);
+}
+
 static int pack_message(struct mf_packer *pk, int rootfd, int curfd, int newfd,
                         struct mf_plan_mailbox *mb, struct mf_plan_msg *m, struct mf_error *err)
 {
@@ -378,32 +415,7 @@ static int pack_message(struct mf_packer *pk, int rootfd, int curfd, int newfd,
         }
         return mf_err_ctx(err, "%s: %s", pk->where, path);
     }
-    memset(&rec, 0, sizeof rec);
-    rec.uid = m->uid;
-    rec.flags = m->flags;
-    rec.other_flags.p = m->other;
-    rec.other_flags.n = strlen(m->other);
-    rec.nkeywords = m->nkw;
-    rec.keywords = m->kw;
-    if (m->guid != NULL) {
-        rec.guid.p = m->guid;
-        rec.guid.n = strlen(m->guid);
-    } else {
-        rec.guid.p = m->name;
-        rec.guid.n = strcspn(m->name, ":");
-    }
-    if (rec.guid.n > MF_GUID_STR_MAX)
-        rec.guid.n = MF_GUID_STR_MAX;
-    rec.received = (int64_t)st.st_mtime;
-    rec.saved = (int64_t)st.st_ctime;
-    if (m->uidl != NULL) {
-        rec.pop3_uidl.p = m->uidl;
-        rec.pop3_uidl.n = strlen(m->uidl) > MF_UIDL_MAX ? MF_UIDL_MAX : strlen(m->uidl);
-    }
-    rec.pop3_order = m->pop3_order;
-    rec.source_dir = m->dir;
-    rec.source_name.p = m->name;
-    rec.source_name.n = strlen(m->name) > MF_SOURCE_NAME_MAX ? MF_SOURCE_NAME_MAX : strlen(m->name);
+    message_record(m, (int64_t)st.st_mtime, (int64_t)st.st_ctime, &rec);
     if (mf_writer_begin_message(pk->w, &rec, err) < 0) {
         close(fd);
         return -1;
@@ -440,7 +452,8 @@ static int pack_message(struct mf_packer *pk, int rootfd, int curfd, int newfd,
     return 0;
 }
 
-static int pack_mailbox(struct mf_packer *pk, int rootfd, struct mf_plan_mailbox *mb,
+/* Lists the mailbox, reads its metadata and plans its messages. */
+static int plan_mailbox(struct mf_packer *pk, struct mf_tree *tree, struct mf_plan_mailbox *mb,
                         struct mf_error *err)
 {
     struct mf_ents newe, cure;
@@ -451,9 +464,7 @@ static int pack_mailbox(struct mf_packer *pk, int rootfd, struct mf_plan_mailbox
     size_t npop3 = 0;
     uint8_t *uidlist = NULL, *uiddb = NULL, *keywords = NULL;
     size_t ulen = 0, dblen = 0, klen = 0;
-    int have_ck = 0, curfd = -1, newfd = -1, r = -1;
-    struct mf_rec_mailbox rec;
-    struct mf_str *comps = NULL, *kws = NULL;
+    int have_ck = 0, r = -1;
     memset(&newe, 0, sizeof newe);
     memset(&cure, 0, sizeof cure);
     memset(&src, 0, sizeof src);
@@ -464,17 +475,18 @@ static int pack_mailbox(struct mf_packer *pk, int rootfd, struct mf_plan_mailbox
         goto out;
     }
     /* listing first, metadata after: records Dovecot adds meanwhile are seen */
-    if (mf_list_dir(rootfd, newrel, &newe, err) < 0 || mf_list_dir(rootfd, currel, &cure, err) < 0)
+    if (tree->ops->list(tree, newrel, &newe, err) < 0 ||
+        tree->ops->list(tree, currel, &cure, err) < 0)
         goto out;
-    uidlist = read_meta(pk, rootfd, mb->dir, "dovecot-uidlist", &ulen);
-    keywords = read_meta(pk, rootfd, mb->dir, "dovecot-keywords", &klen);
+    uidlist = read_meta(pk, tree, mb->dir, "dovecot-uidlist", &ulen);
+    keywords = read_meta(pk, tree, mb->dir, "dovecot-keywords", &klen);
     if (mb->courier) {
-        uiddb = read_meta(pk, rootfd, mb->dir, "courierimapuiddb", &dblen);
-        if (load_courier_keywords(pk, rootfd, mb->dir, &ck, &have_ck, err) < 0)
+        uiddb = read_meta(pk, tree, mb->dir, "courierimapuiddb", &dblen);
+        if (load_courier_keywords(pk, tree, mb->dir, &ck, &have_ck, err) < 0)
             goto out;
         if (mb->inbox) {
             size_t plen;
-            uint8_t *pl = read_meta(pk, rootfd, "", "courierpop3dsizelist", &plen);
+            uint8_t *pl = read_meta(pk, tree, "", "courierpop3dsizelist", &plen);
             if (pl != NULL) {
                 char file[1200];
                 snprintf(file, sizeof file, "%s/courierpop3dsizelist", pk->user);
@@ -506,55 +518,8 @@ static int pack_mailbox(struct mf_packer *pk, int rootfd, struct mf_plan_mailbox
     src.npop3 = npop3;
     src.pop3_format = pk->o.pop3_format;
     src.where = pk->where;
-    if (mf_plan_mailbox(mb, &src, pk_warn, pk, err) < 0)
-        goto out;
-    /* the mailbox record */
-    memset(&rec, 0, sizeof rec);
-    comps = mf_calloc(mb->ncomp, sizeof *comps);
-    kws = mf_calloc(mb->nkw ? mb->nkw : 1, sizeof *kws);
-    if (comps == NULL || kws == NULL) {
-        mf_err_nomem(err);
-        goto out;
-    }
-    for (uint32_t i = 0; i < mb->ncomp; i++) {
-        comps[i].p = mb->comp[i];
-        comps[i].n = strlen(mb->comp[i]);
-    }
-    for (uint32_t i = 0; i < mb->nkw; i++) {
-        kws[i].p = mb->kw[i];
-        kws[i].n = strlen(mb->kw[i]);
-    }
-    rec.stored.p = mb->stored;
-    rec.stored.n = strlen(mb->stored);
-    rec.ncomponents = mb->ncomp;
-    rec.components = comps;
-    rec.encoding = mb->encoding;
-    rec.layout = mb->layout;
-    memcpy(rec.guid, mb->guid, 16);
-    rec.uidvalidity = mb->uidvalidity;
-    rec.uidnext = mb->uidnext;
-    rec.flags = (mb->subscribed ? MF_MBOX_SUBSCRIBED : 0) | (mb->inbox ? MF_MBOX_INBOX : 0) |
-                (mb->guid_derived ? MF_MBOX_GUID_DERIVED : 0);
-    rec.nkeywords = mb->nkw;
-    rec.keywords = kws;
-    if (mf_writer_begin_mailbox(pk->w, &rec, err) < 0)
-        goto out;
-    curfd = mf_open_dir_below(rootfd, currel);
-    newfd = mf_open_dir_below(rootfd, newrel);
-    for (size_t i = 0; i < mb->nmsgs; i++)
-        if (pack_message(pk, rootfd, curfd, newfd, mb, &mb->msgs[i], err) < 0)
-            goto out;
-    if (mf_writer_end_mailbox(pk->w, err) < 0)
-        goto out;
-    pk->st.mailboxes++;
-    r = 0;
+    r = mf_plan_mailbox(mb, &src, pk_warn, pk, err);
 out:
-    if (curfd >= 0)
-        close(curfd);
-    if (newfd >= 0)
-        close(newfd);
-    mf_free(comps);
-    mf_free(kws);
     mf_free((void *)src.new_names);
     mf_free((void *)src.cur_names);
     mf_ents_free(&newe);
@@ -569,23 +534,87 @@ out:
     return r;
 }
 
-/* Sieve scripts in <home>/sieve and the <home>/.dovecot.sieve link. */
-static int pack_sieve(struct mf_packer *pk, const char *maildir, struct mf_error *err)
+/* The MAILBOX record of a planned mailbox. */
+static int begin_mailbox_record(struct mf_packer *pk, struct mf_plan_mailbox *mb,
+                                struct mf_error *err)
 {
-    char *copy = mf_strdup(maildir), *home;
-    int homefd, r = 0;
+    struct mf_rec_mailbox rec;
+    struct mf_str *comps = mf_calloc(mb->ncomp, sizeof *comps);
+    struct mf_str *kws = mf_calloc(mb->nkw ? mb->nkw : 1, sizeof *kws);
+    int r;
+    if (comps == NULL || kws == NULL) {
+        mf_free(comps);
+        mf_free(kws);
+        return mf_err_nomem(err);
+    }
+    for (uint32_t i = 0; i < mb->ncomp; i++) {
+        comps[i].p = mb->comp[i];
+        comps[i].n = strlen(mb->comp[i]);
+    }
+    for (uint32_t i = 0; i < mb->nkw; i++) {
+        kws[i].p = mb->kw[i];
+        kws[i].n = strlen(mb->kw[i]);
+    }
+    memset(&rec, 0, sizeof rec);
+    rec.stored.p = mb->stored;
+    rec.stored.n = strlen(mb->stored);
+    rec.ncomponents = mb->ncomp;
+    rec.components = comps;
+    rec.encoding = mb->encoding;
+    rec.layout = mb->layout;
+    memcpy(rec.guid, mb->guid, 16);
+    rec.uidvalidity = mb->uidvalidity;
+    rec.uidnext = mb->uidnext;
+    rec.flags = (mb->subscribed ? MF_MBOX_SUBSCRIBED : 0) | (mb->inbox ? MF_MBOX_INBOX : 0) |
+                (mb->guid_derived ? MF_MBOX_GUID_DERIVED : 0);
+    rec.nkeywords = mb->nkw;
+    rec.keywords = kws;
+    r = mf_writer_begin_mailbox(pk->w, &rec, err);
+    mf_free(comps);
+    mf_free(kws);
+    return r;
+}
+
+static int pack_mailbox_fs(struct mf_packer *pk, struct mf_tree_fs *tree,
+                           struct mf_plan_mailbox *mb, struct mf_error *err)
+{
+    char *newrel = NULL, *currel = NULL;
+    int curfd = -1, newfd = -1, r = -1;
+    if (plan_mailbox(pk, &tree->base, mb, err) < 0 || begin_mailbox_record(pk, mb, err) < 0)
+        return -1;
+    newrel = join(mb->dir, "new");
+    currel = join(mb->dir, "cur");
+    if (newrel == NULL || currel == NULL) {
+        mf_err_nomem(err);
+        goto out;
+    }
+    curfd = mf_open_dir_below(tree->rootfd, currel);
+    newfd = mf_open_dir_below(tree->rootfd, newrel);
+    for (size_t i = 0; i < mb->nmsgs; i++)
+        if (pack_message(pk, tree->rootfd, curfd, newfd, mb, &mb->msgs[i], err) < 0)
+            goto out;
+    if (mf_writer_end_mailbox(pk->w, err) < 0)
+        goto out;
+    pk->st.mailboxes++;
+    r = 0;
+out:
+    if (curfd >= 0)
+        close(curfd);
+    if (newfd >= 0)
+        close(newfd);
+    mf_free(newrel);
+    mf_free(currel);
+    return r;
+}
+
+/* Sieve scripts in <home>/sieve and the <home>/.dovecot.sieve link, from a
+ * tree rooted at the user's home. */
+static int pack_sieve(struct mf_packer *pk, struct mf_tree *home, struct mf_error *err)
+{
     struct mf_ents ents;
     char target[1024];
-    ssize_t tl;
-    if (copy == NULL)
-        return mf_err_nomem(err);
-    home = strcmp(basename(copy), "Maildir") == 0 ? dirname(copy) : copy;
-    homefd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (homefd < 0) {
-        mf_free(copy);
-        return 0;
-    }
-    if (mf_list_dir(homefd, "sieve", &ents, err) < 0) {
+    int r = 0;
+    if (home->ops->list(home, "sieve", &ents, err) < 0) {
         pk_warn(pk, pk->user, 0, err->msg);
         memset(&ents, 0, sizeof ents);
     }
@@ -595,7 +624,6 @@ static int pack_sieve(struct mf_packer *pk, const char *maildir, struct mf_error
         size_t len;
         int exists;
         struct mf_rec_extra x;
-        struct stat st;
         if (ents.v[i].type != MF_ENT_FILE || ents.v[i].name[0] == '.') {
             if (ents.v[i].type == MF_ENT_LINK)
                 pk_skip(pk, ents.v[i].name, "symbolic link in the sieve directory, not followed");
@@ -606,7 +634,7 @@ static int pack_sieve(struct mf_packer *pk, const char *maildir, struct mf_error
             r = mf_err_nomem(err);
             break;
         }
-        if (mf_read_below(homefd, rel, MF_EXTRA_MAX, &data, &len, &exists, err) < 0 || !exists) {
+        if (home->ops->read(home, rel, MF_EXTRA_MAX, &data, &len, &exists, err) < 0 || !exists) {
             if (exists)
                 pk_warn(pk, pk->user, 0, err->msg);
             mf_free(rel);
@@ -617,21 +645,15 @@ static int pack_sieve(struct mf_packer *pk, const char *maildir, struct mf_error
         x.path.p = ents.v[i].name;
         x.path.n = strlen(ents.v[i].name);
         x.mode = 0600;
-        if (fstatat(homefd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-            x.mode = st.st_mode & 07777;
-            x.mtime = st.st_mtime;
-        }
         r = mf_writer_extra(pk->w, &x, data, len, err);
         mf_free(data);
         mf_free(rel);
     }
     mf_ents_free(&ents);
-    tl = r == 0 ? readlinkat(homefd, ".dovecot.sieve", target, sizeof target - 1) : -1;
-    if (tl > 0) {
+    if (r == 0 && home->ops->readlink != NULL &&
+        home->ops->readlink(home, ".dovecot.sieve", target, sizeof target) > 0) {
         struct mf_rec_extra x;
-        const char *t;
-        target[tl] = '\0';
-        t = strrchr(target, '/') != NULL ? strrchr(target, '/') + 1 : target;
+        const char *t = strrchr(target, '/') != NULL ? strrchr(target, '/') + 1 : target;
         memset(&x, 0, sizeof x);
         x.role = MF_EXTRA_SIEVE_ACTIVE;
         x.path.p = ".dovecot.sieve";
@@ -640,67 +662,84 @@ static int pack_sieve(struct mf_packer *pk, const char *maildir, struct mf_error
         x.target.p = t;
         x.target.n = strlen(t);
         r = mf_writer_extra(pk->w, &x, NULL, 0, err);
-    } else if (r == 0) {
-        uint8_t *data;
-        size_t len;
-        int exists = 0;
-        if (mf_read_below(homefd, ".dovecot.sieve", MF_EXTRA_MAX, &data, &len, &exists, err) == 0 &&
-            exists) {
-            struct mf_rec_extra x;
-            memset(&x, 0, sizeof x);
-            x.role = MF_EXTRA_FILE;
-            x.path.p = ".dovecot.sieve";
-            x.path.n = strlen(x.path.p);
-            x.mode = 0600;
-            r = mf_writer_extra(pk->w, &x, data, len, err);
-            mf_free(data);
-        }
     }
-    close(homefd);
-    mf_free(copy);
     return r;
+}
+
+/* The home directory of a Maildir: its parent when it is named "Maildir". */
+static char *home_of(const char *maildir)
+{
+    char *copy = mf_strdup(maildir), *slash;
+    size_t n;
+    if (copy == NULL)
+        return NULL;
+    n = strlen(copy);
+    while (n > 1 && copy[n - 1] == '/')
+        copy[--n] = '\0';
+    slash = strrchr(copy, '/');
+    if (slash != NULL && strcmp(slash + 1, "Maildir") == 0)
+        *(slash == copy ? slash + 1 : slash) = '\0';
+    return copy;
+}
+
+static int user_record(struct mf_packer *pk, const char *user, const char *source, uint32_t uid,
+                       uint32_t gid, struct mf_error *err)
+{
+    struct mf_rec_user u;
+    struct passwd *pw = getpwuid(uid);
+    struct group *gr = getgrgid(gid);
+    memset(&u, 0, sizeof u);
+    u.name.p = user;
+    u.name.n = strlen(user);
+    u.source.p = source;
+    u.source.n = strlen(source);
+    u.uid = uid;
+    u.gid = gid;
+    u.owner.p = pw != NULL ? pw->pw_name : "";
+    u.owner.n = strlen(u.owner.p);
+    u.group.p = gr != NULL ? gr->gr_name : "";
+    u.group.n = strlen(u.group.p);
+    return mf_writer_begin_user(pk->w, &u, err);
 }
 
 int mf_packer_user(struct mf_packer *pk, const char *user, const char *maildir,
                    struct mf_error *err)
 {
     struct mf_folders f;
-    struct mf_rec_user u;
+    struct mf_tree_fs tree;
     struct stat st;
-    struct passwd *pw;
-    struct group *gr;
     int rootfd = open(maildir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = -1;
     if (rootfd < 0)
         return mf_err_sys(err, MF_EIO, errno, "user %s: Maildir %s", user, maildir);
     pk->user = user;
+    mf_tree_fs_init(&tree, rootfd);
     if (fstat(rootfd, &st) < 0) {
         close(rootfd);
         return mf_err_sys(err, MF_EIO, errno, "%s", maildir);
     }
-    if (mf_folders_discover(rootfd, user, pk->o.layout, pk_warn, pk, &f, err) < 0) {
+    if (mf_folders_discover(&tree.base, user, pk->o.layout, pk_warn, pk, &f, err) < 0) {
         close(rootfd);
         return mf_err_ctx(err, "user %s", user);
     }
     pk->st.folders_skipped += f.skipped;
-    memset(&u, 0, sizeof u);
-    u.name.p = user;
-    u.name.n = strlen(user);
-    u.source.p = maildir;
-    u.source.n = strlen(maildir);
-    u.uid = st.st_uid;
-    u.gid = st.st_gid;
-    pw = getpwuid(st.st_uid);
-    gr = getgrgid(st.st_gid);
-    u.owner.p = pw != NULL ? pw->pw_name : "";
-    u.owner.n = strlen(u.owner.p);
-    u.group.p = gr != NULL ? gr->gr_name : "";
-    u.group.n = strlen(u.group.p);
-    if (mf_writer_begin_user(pk->w, &u, err) < 0)
+    if (user_record(pk, user, maildir, st.st_uid, st.st_gid, err) < 0)
         goto out;
-    if (!pk->o.no_sieve && pack_sieve(pk, maildir, err) < 0)
-        goto out;
+    if (!pk->o.no_sieve) {
+        char *home = home_of(maildir);
+        int homefd = home != NULL ? open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        mf_free(home);
+        if (homefd >= 0) {
+            struct mf_tree_fs ht;
+            mf_tree_fs_init(&ht, homefd);
+            r = pack_sieve(pk, &ht.base, err);
+            close(homefd);
+            if (r < 0)
+                goto out;
+            r = -1;
+        }
+    }
     for (size_t i = 0; i < f.n; i++)
-        if (pack_mailbox(pk, rootfd, &f.v[i], err) < 0)
+        if (pack_mailbox_fs(pk, &tree, &f.v[i], err) < 0)
             goto out;
     if (mf_writer_end_user(pk->w, err) < 0)
         goto out;
@@ -709,5 +748,267 @@ int mf_packer_user(struct mf_packer *pk, const char *user, const char *maildir,
 out:
     mf_folders_free(&f);
     close(rootfd);
+    return r;
+}
+
+/* ---- packing from a tarball ---- */
+
+struct tar_msg {
+    struct mf_content content;
+    int have;
+    int64_t mtime, ctime;
+    uint64_t vextra;
+};
+
+struct tar_user {
+    const struct mf_user_src *src;
+    struct mf_tar_node *root, *home;
+    struct mf_folders f;
+    struct tar_msg **msgs;  /* per mailbox, parallel to f.v[i].msgs */
+};
+
+static char *msg_path(const struct mf_plan_mailbox *mb, const struct mf_plan_msg *m)
+{
+    size_t n = strlen(mb->dir) + strlen(m->name) + 8;
+    char *p = mf_malloc(n);
+    if (p != NULL)
+        snprintf(p, n, "%s%s%s/%s", mb->dir, mb->dir[0] ? "/" : "",
+                 m->dir == MF_SRC_CUR ? "cur" : "new", m->name);
+    return p;
+}
+
+static struct mf_tar_node *node_below(struct mf_tar_node *root, const char *rel)
+{
+    struct mf_tar_node *n = root;
+    const char *p = rel;
+    while (n != NULL && *p != '\0') {
+        size_t len = strcspn(p, "/");
+        size_t lo = 0, hi = n->nkids;
+        struct mf_tar_node *found = NULL;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            const char *nm = n->kids[mid]->name;
+            size_t nl = strlen(nm);
+            int c = memcmp(nm, p, nl < len ? nl : len);
+            if (c == 0 && nl != len)
+                c = nl < len ? -1 : 1;
+            if (c == 0) {
+                found = n->kids[mid];
+                break;
+            }
+            if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        n = found;
+        p += len;
+        if (*p == '/')
+            p++;
+    }
+    return n;
+}
+
+static int tar_content(void *ctx, struct mf_tar_node *node, struct archive *a, struct mf_error *err)
+{
+    struct mf_packer *pk = ctx;
+    struct tar_msg *tm = node->user;
+    uint8_t prev = 0;
+    mf_buf_reset(&pk->msg);
+    if (node->size <= INMEM_MAX) {
+        la_ssize_t got;
+        if (mf_buf_reserve(&pk->msg, (size_t)node->size + 1) < 0)
+            return mf_err_nomem(err);
+        got = archive_read_data(a, pk->msg.p, (size_t)node->size);
+        if (got < 0 || (uint64_t)got != node->size)
+            return mf_err(err, MF_EIO, "reading %s from the tarball: %s", node->name,
+                          got < 0 ? archive_error_string(a) : "short read");
+        pk->msg.len = (size_t)got;
+        if (mf_split_message(pk->msg.p, pk->msg.len, &pk->segs) < 0)
+            return mf_err_nomem(err);
+        if (mf_writer_content_begin(pk->w, err) < 0)
+            return -1;
+        for (size_t i = 0; i < pk->segs.n; i++)
+            if (mf_writer_content_blob(pk->w, pk->segs.v[i].kind, pk->msg.p + pk->segs.v[i].off,
+                                       pk->segs.v[i].len, err) < 0)
+                return -1;
+        tm->vextra = vsize_of(pk->msg.p, pk->msg.len, &prev);
+    } else {
+        uint8_t *buf = mf_malloc(MF_BLOB_MAX);
+        int first = 1;
+        if (buf == NULL)
+            return mf_err_nomem(err);
+        if (mf_writer_content_begin(pk->w, err) < 0) {
+            mf_free(buf);
+            return -1;
+        }
+        for (;;) {
+            la_ssize_t got = archive_read_data(a, buf, MF_BLOB_MAX);
+            size_t he = 0;
+            if (got < 0) {
+                mf_err(err, MF_EIO, "reading %s from the tarball: %s", node->name,
+                       archive_error_string(a));
+                mf_free(buf);
+                return -1;
+            }
+            if (got == 0)
+                break;
+            tm->vextra += vsize_of(buf, (size_t)got, &prev);
+            if (first) {
+                he = mf_header_end(buf, (size_t)got);
+                if (mf_writer_content_blob(pk->w, MF_BLOB_HEADER, buf, he, err) < 0) {
+                    mf_free(buf);
+                    return -1;
+                }
+                first = 0;
+            }
+            if (mf_writer_content_blob(pk->w, MF_BLOB_PART, buf + he, (size_t)got - he, err) < 0) {
+                mf_free(buf);
+                return -1;
+            }
+        }
+        mf_free(buf);
+    }
+    if (mf_writer_content_end(pk->w, &tm->content, err) < 0)
+        return -1;
+    tm->have = 1;
+    tm->mtime = node->mtime;
+    tm->ctime = node->ctime;
+    pk->st.bytes += tm->content.size;
+    if (pk->progress != NULL)
+        pk->progress(pk->ctx, &pk->st);
+    return 0;
+}
+
+static void tar_users_free(struct tar_user *tu, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (tu[i].msgs != NULL)
+            for (size_t k = 0; k < tu[i].f.n; k++) {
+                if (tu[i].msgs[k] == NULL)
+                    continue;
+                for (size_t j = 0; j < tu[i].f.v[k].nmsgs; j++)
+                    mf_content_free(&tu[i].msgs[k][j].content);
+                mf_free(tu[i].msgs[k]);
+            }
+        mf_free(tu[i].msgs);
+        mf_folders_free(&tu[i].f);
+    }
+    mf_free(tu);
+}
+
+static int tar_plan_user(struct mf_packer *pk, struct mf_tartree *tt, struct tar_user *u,
+                         struct mf_error *err)
+{
+    struct mf_tree_tar view;
+    char *home;
+    pk->user = u->src->name;
+    u->root = mf_tartree_find(tt, u->src->maildir);
+    if (u->root == NULL || u->root->type != MF_ENT_DIR)
+        return mf_err(err, MF_EUSAGE, "user %s: %s is not a directory in the tarball",
+                      u->src->name, u->src->maildir);
+    home = home_of(u->src->maildir);
+    u->home = home != NULL ? mf_tartree_find(tt, home) : NULL;
+    mf_free(home);
+    mf_tree_tar_init(&view, u->root);
+    if (mf_folders_discover(&view.base, u->src->name, pk->o.layout, pk_warn, pk, &u->f, err) < 0)
+        return mf_err_ctx(err, "user %s", u->src->name);
+    pk->st.folders_skipped += u->f.skipped;
+    u->msgs = mf_calloc(u->f.n ? u->f.n : 1, sizeof *u->msgs);
+    if (u->msgs == NULL)
+        return mf_err_nomem(err);
+    for (size_t k = 0; k < u->f.n; k++) {
+        struct mf_plan_mailbox *mb = &u->f.v[k];
+        if (plan_mailbox(pk, &view.base, mb, err) < 0)
+            return -1;
+        u->msgs[k] = mf_calloc(mb->nmsgs ? mb->nmsgs : 1, sizeof *u->msgs[k]);
+        if (u->msgs[k] == NULL)
+            return mf_err_nomem(err);
+        for (size_t j = 0; j < mb->nmsgs; j++) {
+            char *rel = msg_path(mb, &mb->msgs[j]);
+            struct mf_tar_node *n;
+            if (rel == NULL)
+                return mf_err_nomem(err);
+            n = node_below(u->root, rel);
+            if (n != NULL && n->type == MF_ENT_FILE)
+                n->user = &u->msgs[k][j];
+            mf_free(rel);
+        }
+    }
+    return 0;
+}
+
+static int tar_emit_user(struct mf_packer *pk, struct tar_user *u, struct mf_error *err)
+{
+    pk->user = u->src->name;
+    if (user_record(pk, u->src->name, u->src->maildir, u->root->uid, u->root->gid, err) < 0)
+        return -1;
+    if (!pk->o.no_sieve && u->home != NULL) {
+        struct mf_tree_tar hv;
+        mf_tree_tar_init(&hv, u->home);
+        if (pack_sieve(pk, &hv.base, err) < 0)
+            return -1;
+    }
+    for (size_t k = 0; k < u->f.n; k++) {
+        struct mf_plan_mailbox *mb = &u->f.v[k];
+        snprintf(pk->where, sizeof pk->where, "%s/%s", pk->user, mb->inbox ? "INBOX" : mb->stored);
+        if (begin_mailbox_record(pk, mb, err) < 0)
+            return -1;
+        for (size_t j = 0; j < mb->nmsgs; j++) {
+            struct tar_msg *tm = &u->msgs[k][j];
+            struct mf_plan_msg *m = &mb->msgs[j];
+            struct mf_rec_message rec;
+            if (!tm->have) {
+                char *rel = msg_path(mb, m);
+                pk->st.special++;
+                pk_skip(pk, rel != NULL ? rel : m->name,
+                        "not a regular file in the tarball (a link?)");
+                mf_free(rel);
+                continue;
+            }
+            message_record(m, tm->mtime, tm->ctime, &rec);
+            rec.vsize = m->size_w >= 0 ? (uint64_t)m->size_w : tm->content.size + tm->vextra;
+            if (mf_writer_message_content(pk->w, &rec, &tm->content, err) < 0)
+                return -1;
+            mf_content_free(&tm->content);
+            pk->st.messages++;
+        }
+        if (mf_writer_end_mailbox(pk->w, err) < 0)
+            return -1;
+        pk->st.mailboxes++;
+    }
+    if (mf_writer_end_user(pk->w, err) < 0)
+        return -1;
+    pk->st.users++;
+    return 0;
+}
+
+int mf_packer_tar(struct mf_packer *pk, const char *tarpath, const struct mf_user_src *users,
+                  size_t n, struct mf_error *err)
+{
+    struct mf_tartree tt;
+    struct tar_user *tu;
+    int r = -1;
+    if (mf_tartree_load(&tt, tarpath, err) < 0)
+        return -1;
+    tu = mf_calloc(n ? n : 1, sizeof *tu);
+    if (tu == NULL) {
+        mf_tartree_free(&tt);
+        return mf_err_nomem(err);
+    }
+    for (size_t i = 0; i < n; i++) {
+        tu[i].src = &users[i];
+        if (tar_plan_user(pk, &tt, &tu[i], err) < 0)
+            goto out;
+    }
+    if (mf_tartree_visit(&tt, tarpath, tar_content, pk, err) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (tar_emit_user(pk, &tu[i], err) < 0)
+            goto out;
+    r = 0;
+out:
+    tar_users_free(tu, n);
+    mf_tartree_free(&tt);
     return r;
 }

@@ -42,6 +42,11 @@ int mf_packer_new(struct mf_packer **pk_r, struct mf_writer *w, const struct mf_
  * ascending order of name. */
 int mf_packer_user(struct mf_packer *pk, const char *user, const char *maildir,
                    struct mf_error *err) MF_WUR;
+/* Packs users from a tarball (a backup of the mail store) without
+ * extracting it; users[i].maildir are paths inside the tarball. */
+struct mf_user_src;
+int mf_packer_tar(struct mf_packer *pk, const char *tarpath, const struct mf_user_src *users,
+                  size_t n, struct mf_error *err) MF_WUR;
 const struct mf_pack_stats *mf_packer_stats(const struct mf_packer *pk);
 void mf_packer_free(struct mf_packer **pk);
 
