@@ -530,13 +530,20 @@ int mf_reader_emit(struct mf_reader *r, const struct mf_blobref *refs, uint32_t 
         mf_hash_init(&h, MF_HK_MESSAGE);
     for (uint32_t i = 0; i < nrefs; i++) {
         const uint8_t *f = get_frame(r, refs[i].frame, err);
+        uint8_t id[MF_HASH_BYTES];
         if (f == NULL)
             return -1;
         if ((uint64_t)refs[i].offset + refs[i].len > r->frames[refs[i].frame].rsize)
             return mf_err(err, MF_ECORRUPT, "blob reference past the end of frame %u",
                           refs[i].frame);
-        if (hash != NULL)
-            mf_hash_update(&h, f + refs[i].offset, (size_t)refs[i].len);
+        if (hash != NULL || (refs[i].flags & MF_REF_HAS_ID)) {
+            mf_hash(MF_HK_BLOB, id, f + refs[i].offset, (size_t)refs[i].len);
+            if ((refs[i].flags & MF_REF_HAS_ID) && sodium_memcmp(id, refs[i].id, MF_HASH_BYTES) != 0)
+                return mf_err(err, MF_ECORRUPT, "blob in frame %u does not match its id",
+                              refs[i].frame);
+            if (hash != NULL)
+                mf_message_hash_add(&h, id, refs[i].len);
+        }
         if (sink != NULL && sink(ctx, f + refs[i].offset, (size_t)refs[i].len, err) < 0)
             return -1;
         total += refs[i].len;

@@ -62,18 +62,18 @@ struct mf_writer {
     uint32_t *msgkw;
     struct mf_blobref *refs;
     size_t nrefs, refs_cap;
-    struct mf_hasher msghash;
     /* content stored ahead of its record */
     int in_content;
     struct mf_blobref *crefs;
     size_t ncrefs, crefs_cap;
     uint64_t csize;
-    struct mf_hasher chash;
     /* result */
     struct mf_manifest manifest;
     uint8_t archive_id[MF_ARCHIVE_ID_BYTES];
     int64_t created;
 };
+
+static int emit_message(struct mf_writer *w, struct mf_error *err);
 
 static int fail(struct mf_writer *w)
 {
@@ -205,9 +205,11 @@ int mf_writer_begin_user(struct mf_writer *w, const struct mf_rec_user *u, struc
     return record_done(w, mf_enc_user(&w->idx, &w->scratch, u), err);
 }
 
-/* Stores one blob (deduplicated) and appends its reference to refs. */
-static int store_blob(struct mf_writer *w, int kind, const void *p, size_t n,
-                      struct mf_blobref **refs, size_t *nrefs, size_t *cap, struct mf_error *err)
+/* Stores one blob (deduplicated) and appends its reference to refs; the id
+ * is computed here unless given. */
+static int store_blob_id(struct mf_writer *w, int kind, const void *p, size_t n,
+                         const uint8_t *id, struct mf_blobref **refs, size_t *nrefs, size_t *cap,
+                         struct mf_error *err)
 {
     struct mf_blobref *r;
     struct mf_blobloc loc;
@@ -228,7 +230,10 @@ static int store_blob(struct mf_writer *w, int kind, const void *p, size_t n,
     r = &(*refs)[*nrefs];
     memset(r, 0, sizeof *r);
     r->flags = MF_REF_HAS_ID;
-    mf_hash(MF_HK_BLOB, r->id, p, n);
+    if (id != NULL)
+        memcpy(r->id, id, MF_HASH_BYTES);
+    else
+        mf_hash(MF_HK_BLOB, r->id, p, n);
     r->len = n;
     r->loc = MF_LOC_FRAME;
     if (mf_blobset_get(w->seen, r->id, &loc) && loc.len == n) {
@@ -247,6 +252,12 @@ static int store_blob(struct mf_writer *w, int kind, const void *p, size_t n,
     }
     (*nrefs)++;
     return 0;
+}
+
+static int store_blob(struct mf_writer *w, int kind, const void *p, size_t n,
+                      struct mf_blobref **refs, size_t *nrefs, size_t *cap, struct mf_error *err)
+{
+    return store_blob_id(w, kind, p, n, NULL, refs, nrefs, cap, err);
 }
 
 static int add_blob(struct mf_writer *w, int kind, const void *p, size_t n, struct mf_error *err)
@@ -378,7 +389,6 @@ int mf_writer_begin_message(struct mf_writer *w, const struct mf_rec_message *m,
     w->msg.keywords = w->msgkw;
     w->msg.size = 0;
     w->nrefs = 0;
-    mf_hash_init(&w->msghash, MF_HK_MESSAGE);
     w->st = ST_MESSAGE;
     return 0;
 }
@@ -396,7 +406,23 @@ int mf_writer_blob(struct mf_writer *w, enum mf_blob_kind kind, const void *p, s
         return mf_err(err, MF_EUSAGE, "message %u is larger than the limit", w->msg.uid), fail(w);
     if (add_blob(w, (int)kind, p, n, err) < 0)
         return fail(w);
-    mf_hash_update(&w->msghash, p, n);
+    w->msg.size += n;
+    return 0;
+}
+
+int mf_writer_blob_id(struct mf_writer *w, enum mf_blob_kind kind, const void *p, size_t n,
+                      const uint8_t id[MF_HASH_BYTES], struct mf_error *err)
+{
+    if (w->st != ST_MESSAGE)
+        return bad_state(w, err, "blob_id");
+    if (n == 0)
+        return 0;
+    if (n > MF_BLOB_MAX || (unsigned)kind >= MF_BLOB_KINDS || w->msg.size + n > MF_MESSAGE_MAX)
+        return mf_err(err, MF_EUSAGE, "blob of %zu bytes, unknown kind or message too large", n),
+               fail(w);
+    if (store_blob_id(w, (int)kind, p, n, id, &w->refs, &w->nrefs, &w->refs_cap, err) < 0)
+        return fail(w);
+    w->stats.blob_refs++;
     w->msg.size += n;
     return 0;
 }
@@ -422,7 +448,6 @@ int mf_writer_content_begin(struct mf_writer *w, struct mf_error *err)
     w->in_content = 1;
     w->ncrefs = 0;
     w->csize = 0;
-    mf_hash_init(&w->chash, MF_HK_MESSAGE);
     return 0;
 }
 
@@ -438,7 +463,6 @@ int mf_writer_content_blob(struct mf_writer *w, enum mf_blob_kind kind, const vo
                fail(w);
     if (store_blob(w, (int)kind, p, n, &w->crefs, &w->ncrefs, &w->crefs_cap, err) < 0)
         return fail(w);
-    mf_hash_update(&w->chash, p, n);
     w->csize += n;
     return 0;
 }
@@ -449,7 +473,7 @@ int mf_writer_content_end(struct mf_writer *w, struct mf_content *out, struct mf
     if (!w->in_content)
         return bad_state(w, err, "content_end");
     w->in_content = 0;
-    mf_hash_final(&w->chash, out->hash);
+    mf_message_hash(w->crefs, (uint32_t)w->ncrefs, out->hash);
     out->size = w->csize;
     out->nrefs = (uint32_t)w->ncrefs;
     if (w->ncrefs > 0) {
@@ -508,9 +532,9 @@ int mf_writer_end_message(struct mf_writer *w, struct mf_error *err)
 {
     if (w->st != ST_MESSAGE)
         return bad_state(w, err, "end_message");
-    mf_hash_final(&w->msghash, w->msg.hash);
     w->msg.nrefs = (uint32_t)w->nrefs;
     w->msg.refs = w->refs;
+    mf_message_hash(w->msg.refs, w->msg.nrefs, w->msg.hash);
     return emit_message(w, err);
 }
 

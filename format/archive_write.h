@@ -65,6 +65,11 @@ int mf_writer_blob(struct mf_writer *w, enum mf_blob_kind kind, const void *p, s
                    struct mf_error *err) MF_WUR;
 /* Abandons the current message (it vanished while being read). */
 void mf_writer_abort_message(struct mf_writer *w);
+/* The same as mf_writer_blob with the blob id already computed (by a worker
+ * thread): id = keyed BLAKE2b-256 of the blob (spec section 7). */
+int mf_writer_blob_id(struct mf_writer *w, enum mf_blob_kind kind, const void *p, size_t n,
+                      const uint8_t id[MF_HASH_BYTES], struct mf_error *err) MF_WUR;
+
 /* Sets the virtual size of the current message (before end_message), when
  * it was not known at begin_message. */
 void mf_writer_set_vsize(struct mf_writer *w, uint64_t vsize);

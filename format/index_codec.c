@@ -58,6 +58,28 @@ int mf_utf8_printable(const char *s, size_t n)
     return 1;
 }
 
+void mf_message_hash_add(struct mf_hasher *h, const uint8_t id[MF_HASH_BYTES], uint64_t len)
+{
+    uint8_t t[MF_HASH_BYTES + 10];
+    size_t n = MF_HASH_BYTES;
+    memcpy(t, id, MF_HASH_BYTES);
+    do {
+        uint8_t b = len & 0x7f;
+        len >>= 7;
+        t[n++] = (uint8_t)(b | (len != 0 ? 0x80 : 0));
+    } while (len != 0);
+    mf_hash_update(h, t, n);
+}
+
+void mf_message_hash(const struct mf_blobref *refs, uint32_t nrefs, uint8_t out[MF_HASH_BYTES])
+{
+    struct mf_hasher h;
+    mf_hash_init(&h, MF_HK_MESSAGE);
+    for (uint32_t i = 0; i < nrefs; i++)
+        mf_message_hash_add(&h, refs[i].id, refs[i].len);
+    mf_hash_final(&h, out);
+}
+
 void mf_state_add(struct mf_hasher *h, uint32_t uid, uint8_t flags, const struct mf_str *kw,
                   size_t nkw, struct mf_str guid)
 {

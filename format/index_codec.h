@@ -201,10 +201,16 @@ int mf_idx_dec_next(struct mf_idx_dec *d, struct mf_record *rec, struct mf_error
 int mf_str_eq(struct mf_str a, const char *b);
 /* Valid UTF-8 with no control characters (C0, DEL, C1). */
 int mf_utf8_printable(const char *p, size_t n);
+/* The message hash (spec section 7): keyed BLAKE2b-256 over, for each blob
+ * in order, its blob id and its length as a uv. */
+void mf_message_hash(const struct mf_blobref *refs, uint32_t nrefs, uint8_t out[MF_HASH_BYTES]);
+/* Incremental form for readers that compute blob ids as they go. */
+struct mf_hasher;
+void mf_message_hash_add(struct mf_hasher *h, const uint8_t id[MF_HASH_BYTES], uint64_t len);
+
 /* The state hash of a mailbox (spec: "State hash"): start with
  * mf_hash_init(h, MF_HK_STATE), add messages in UID order with their keyword
  * names sorted bytewise, finish with mf_hash_final. */
-struct mf_hasher;
 void mf_state_add(struct mf_hasher *h, uint32_t uid, uint8_t flags, const struct mf_str *kw_sorted,
                   size_t nkw, struct mf_str guid);
 

@@ -42,9 +42,10 @@ size_t mf_header_end(const uint8_t *p, size_t n)
         return 1;
     if (n > 1 && p[0] == '\r' && p[1] == '\n')
         return 2;
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (p[i] != '\n')
-            continue;
+    for (const uint8_t *q = p; (q = memchr(q, '\n', n - (size_t)(q - p))) != NULL; q++) {
+        size_t i = (size_t)(q - p);
+        if (i + 1 >= n)
+            break;
         if (p[i + 1] == '\n')
             return i + 2;
         if (p[i + 1] == '\r' && i + 2 < n && p[i + 2] == '\n')

@@ -240,6 +240,7 @@ int cmd_pack(int argc, char **argv)
         goto fail;
     if (wo.threads < 0)
         wo.threads = mf_cpu_count();
+    po.threads = wo.threads;
     if (mf_writer_open(&w, &wo, &err) < 0 ||
         mf_packer_new(&pk, w, &po, on_warn, on_skip, on_progress, &x, &err) < 0)
         goto fail;

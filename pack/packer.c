@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "../format/fsutil.h"
+#include "../format/hash.h"
+#include "../format/pool.h"
 #include "../format/index_codec.h"
 #include "../format/limits.h"
 #include "../format/mem.h"
@@ -28,9 +30,26 @@
 
 #define META_MAX (64u * 1024 * 1024)
 #define INMEM_MAX (64u * 1024 * 1024)
+#define INFLIGHT_MAX (64u * 1024 * 1024)
+
+/* A message read by the main thread and split and hashed by a worker. */
+struct msg_job {
+    struct mf_plan_msg *m;
+    int64_t mtime, ctime;
+    struct mf_buf data;
+    struct mf_segments segs;
+    uint8_t (*ids)[MF_HASH_BYTES];
+    size_t ids_cap;
+    uint64_t vextra;
+    int oom;
+    struct msg_job *next_free;
+};
 
 struct mf_packer {
     struct mf_writer *w;
+    struct mf_pool *pool;
+    struct msg_job *free_jobs;
+    uint64_t inflight;        /* message bytes queued for hashing */
     struct mf_pack_opts o;
     mf_warn_fn warn;
     mf_pack_skip_fn skip;
@@ -57,6 +76,53 @@ static void pk_skip(struct mf_packer *pk, const char *path, const char *why)
         pk->skip(pk->ctx, pk->user, path, why);
 }
 
+static void job_destroy(struct msg_job *j)
+{
+    mf_buf_free(&j->data);
+    mf_segments_free(&j->segs);
+    mf_free(j->ids);
+    mf_free(j);
+}
+
+static struct msg_job *job_get(struct mf_packer *pk)
+{
+    struct msg_job *j = pk->free_jobs;
+    if (j != NULL) {
+        pk->free_jobs = j->next_free;
+    } else {
+        j = mf_calloc(1, sizeof *j);
+        if (j == NULL)
+            return NULL;
+        mf_buf_init(&j->data);
+    }
+    mf_buf_reset(&j->data);
+    j->segs.n = 0;
+    j->oom = 0;
+    j->vextra = 0;
+    return j;
+}
+
+static void job_put(struct mf_packer *pk, struct msg_job *j)
+{
+    if (j->data.cap > 8u * 1024 * 1024) {  /* do not keep huge buffers around */
+        job_destroy(j);
+        return;
+    }
+    j->next_free = pk->free_jobs;
+    pk->free_jobs = j;
+}
+
+/* Abandons jobs still in the pipeline (after an error). */
+static void drain_free(struct mf_packer *pk)
+{
+    struct msg_job *j;
+    if (pk->pool == NULL)
+        return;
+    while ((j = mf_pool_collect(pk->pool)) != NULL)
+        job_put(pk, j);
+    pk->inflight = 0;
+}
+
 int mf_packer_new(struct mf_packer **pk_r, struct mf_writer *w, const struct mf_pack_opts *o,
                   mf_warn_fn warn, mf_pack_skip_fn skip, mf_pack_progress_fn progress, void *ctx,
                   struct mf_error *err)
@@ -72,6 +138,11 @@ int mf_packer_new(struct mf_packer **pk_r, struct mf_writer *w, const struct mf_
     pk->progress = progress;
     pk->ctx = ctx;
     mf_buf_init(&pk->msg);
+    if (mf_pool_create(&pk->pool, o->threads, (size_t)(o->threads > 0 ? 4 * o->threads : 1),
+                       err) < 0) {
+        mf_free(pk);
+        return -1;
+    }
     *pk_r = pk;
     return 0;
 }
@@ -87,6 +158,13 @@ void mf_packer_free(struct mf_packer **pkp)
     if (pk == NULL)
         return;
     *pkp = NULL;
+    drain_free(pk);
+    mf_pool_destroy(&pk->pool);
+    while (pk->free_jobs != NULL) {
+        struct msg_job *j = pk->free_jobs;
+        pk->free_jobs = j->next_free;
+        job_destroy(j);
+    }
     mf_buf_free(&pk->msg);
     mf_segments_free(&pk->segs);
     mf_free(pk);
@@ -188,10 +266,10 @@ static int load_courier_keywords(struct mf_packer *pk, struct mf_tree *tree, con
 }
 
 /* Reads a whole message (or, for a huge one, streams it to the writer). */
-static int read_message(struct mf_packer *pk, int fd, const struct stat *st, int *streamed,
+static int read_message(int fd, const struct stat *st, struct mf_buf *msg, int *streamed,
                         struct mf_error *err)
 {
-    mf_buf_reset(&pk->msg);
+    mf_buf_reset(msg);
     *streamed = 0;
     if ((uint64_t)st->st_size > MF_MESSAGE_MAX)
         return mf_err(err, MF_EUSAGE, "larger than the %llu byte limit",
@@ -200,13 +278,13 @@ static int read_message(struct mf_packer *pk, int fd, const struct stat *st, int
         *streamed = 1;
         return 0;
     }
-    if (mf_buf_reserve(&pk->msg, (size_t)st->st_size + 1) < 0)
+    if (mf_buf_reserve(msg, (size_t)st->st_size + 1) < 0)
         return mf_err_nomem(err);
     for (;;) {
         ssize_t n;
-        if (mf_buf_reserve(&pk->msg, 65536) < 0)
+        if (mf_buf_reserve(msg, 65536) < 0)
             return mf_err_nomem(err);
-        n = read(fd, pk->msg.p + pk->msg.len, pk->msg.cap - pk->msg.len);
+        n = read(fd, msg->p + msg->len, msg->cap - msg->len);
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
@@ -214,8 +292,8 @@ static int read_message(struct mf_packer *pk, int fd, const struct stat *st, int
         }
         if (n == 0)
             break;
-        pk->msg.len += (size_t)n;
-        if (pk->msg.len > INMEM_MAX) {
+        msg->len += (size_t)n;
+        if (msg->len > INMEM_MAX) {
             *streamed = 1;  /* grew while we read: stream the rest */
             return 0;
         }
@@ -223,14 +301,21 @@ static int read_message(struct mf_packer *pk, int fd, const struct stat *st, int
     return 0;
 }
 
+/* Line feeds not preceded by CR: what RFC822.SIZE adds to the physical size.
+ * `prev` carries the last byte across pieces of one message. */
 static uint64_t vsize_of(const uint8_t *p, size_t n, uint8_t *prev)
 {
     uint64_t extra = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '\n' && *prev != '\r')
+    const uint8_t *q = p, *end = p + n;
+    if (n == 0)
+        return 0;
+    while ((q = memchr(q, '\n', (size_t)(end - q))) != NULL) {
+        uint8_t before = q == p ? *prev : q[-1];
+        if (before != '\r')
             extra++;
-        *prev = p[i];
+        q++;
     }
+    *prev = p[n - 1];
     return extra;
 }
 
@@ -358,13 +443,82 @@ static void message_record(const struct mf_plan_msg *m, int64_t received, int64_
                                                               : strlen(m->name);
 }
 
+/* Worker thread: cuts a message into blobs and hashes each. */
+static void hash_job(void *arg)
+{
+    struct msg_job *j = arg;
+    uint8_t prev = 0;
+    j->vextra = vsize_of(j->data.p, j->data.len, &prev);
+    if (mf_split_message(j->data.p, j->data.len, &j->segs) < 0) {
+        j->oom = 1;
+        return;
+    }
+    if (j->segs.n > j->ids_cap) {
+        void *n = mf_realloc(j->ids, j->segs.n * sizeof *j->ids);
+        if (n == NULL) {
+            j->oom = 1;
+            return;
+        }
+        j->ids = n;
+        j->ids_cap = j->segs.n;
+    }
+    for (size_t i = 0; i < j->segs.n; i++)
+        mf_hash(MF_HK_BLOB, j->ids[i], j->data.p + j->segs.v[i].off, j->segs.v[i].len);
+}
+
+/* Main thread: hands a hashed message to the writer, in order. */
+static int finish_job(struct mf_packer *pk, struct msg_job *j, struct mf_error *err)
+{
+    struct mf_rec_message rec;
+    const struct mf_plan_msg *m = j->m;
+    if (j->oom)
+        return mf_err_nomem(err);
+    message_record(m, j->mtime, j->ctime, &rec);
+    if (mf_writer_begin_message(pk->w, &rec, err) < 0)
+        return -1;
+    for (size_t i = 0; i < j->segs.n; i++)
+        if (mf_writer_blob_id(pk->w, j->segs.v[i].kind, j->data.p + j->segs.v[i].off,
+                              j->segs.v[i].len, j->ids[i], err) < 0)
+            return -1;
+    /* The virtual size Dovecot reports: ,W= (or the uidlist's W) when present. */
+    mf_writer_set_vsize(pk->w, m->size_w >= 0 ? (uint64_t)m->size_w : j->data.len + j->vextra);
+    if (mf_writer_end_message(pk->w, err) < 0)
+        return -1;
+    pk->st.messages++;
+    pk->st.bytes += j->data.len;
+    if (pk->progress != NULL)
+        pk->progress(pk->ctx, &pk->st);
+    return 0;
+}
+
+static int collect_one(struct mf_packer *pk, struct mf_error *err)
+{
+    struct msg_job *j = mf_pool_collect(pk->pool);
+    int r;
+    if (j == NULL)
+        return 0;
+    pk->inflight -= j->data.len;
+    r = finish_job(pk, j, err);
+    job_put(pk, j);
+    return r;
+}
+
+static int collect_all(struct mf_packer *pk, struct mf_error *err)
+{
+    while (mf_pool_pending(pk->pool) > 0)
+        if (collect_one(pk, err) < 0)
+            return -1;
+    return 0;
+}
+
+/* Reads a message into a job (main thread) and queues it for hashing. A
+ * message too large for memory is written synchronously, after the queue. */
 static int pack_message(struct mf_packer *pk, int rootfd, int curfd, int newfd,
                         struct mf_plan_mailbox *mb, struct mf_plan_msg *m, struct mf_error *err)
 {
-    struct mf_rec_message rec;
     struct stat st;
+    struct msg_job *j;
     int fd = -1, streamed, tries = 0;
-    uint64_t size = 0, vextra = 0;
     char path[1300];
     for (;;) {
         fd = mf_open_file_at(m->dir == MF_SRC_CUR ? curfd : newfd, m->name);
@@ -406,8 +560,14 @@ static int pack_message(struct mf_packer *pk, int rootfd, int curfd, int newfd,
         pk_skip(pk, path, "not a regular file");
         return 0;
     }
-    if (read_message(pk, fd, &st, &streamed, err) < 0) {
+    j = job_get(pk);
+    if (j == NULL) {
         close(fd);
+        return mf_err_nomem(err);
+    }
+    if (read_message(fd, &st, &j->data, &streamed, err) < 0) {
+        close(fd);
+        job_put(pk, j);
         if (err->cls == MF_EIO && pk->o.skip_unreadable) {
             pk->st.unreadable++;
             pk_skip(pk, path, err->msg);
@@ -415,40 +575,39 @@ static int pack_message(struct mf_packer *pk, int rootfd, int curfd, int newfd,
         }
         return mf_err_ctx(err, "%s: %s", pk->where, path);
     }
-    message_record(m, (int64_t)st.st_mtime, (int64_t)st.st_ctime, &rec);
-    if (mf_writer_begin_message(pk->w, &rec, err) < 0) {
-        close(fd);
-        return -1;
-    }
+    j->m = m;
+    j->mtime = (int64_t)st.st_mtime;
+    j->ctime = (int64_t)st.st_ctime;
     if (streamed) {
-        if (stream_message(pk, fd, &size, &vextra, err) < 0) {
+        struct mf_rec_message rec;
+        uint64_t size = 0, vextra = 0;
+        job_put(pk, j);
+        if (collect_all(pk, err) < 0) {
+            close(fd);
+            return -1;
+        }
+        message_record(m, (int64_t)st.st_mtime, (int64_t)st.st_ctime, &rec);
+        if (mf_writer_begin_message(pk->w, &rec, err) < 0 ||
+            stream_message(pk, fd, &size, &vextra, err) < 0) {
             close(fd);
             return mf_err_ctx(err, "%s: %s", pk->where, path);
         }
-    } else {
-        uint8_t prev = 0;
-        size = pk->msg.len;
-        vextra = vsize_of(pk->msg.p, pk->msg.len, &prev);
-        if (mf_split_message(pk->msg.p, pk->msg.len, &pk->segs) < 0) {
-            close(fd);
-            return mf_err_nomem(err);
-        }
-        for (size_t i = 0; i < pk->segs.n; i++)
-            if (mf_writer_blob(pk->w, pk->segs.v[i].kind, pk->msg.p + pk->segs.v[i].off,
-                               pk->segs.v[i].len, err) < 0) {
-                close(fd);
-                return -1;
-            }
+        close(fd);
+        mf_writer_set_vsize(pk->w, m->size_w >= 0 ? (uint64_t)m->size_w : size + vextra);
+        if (mf_writer_end_message(pk->w, err) < 0)
+            return -1;
+        pk->st.messages++;
+        pk->st.bytes += size;
+        return 0;
     }
     close(fd);
-    /* The virtual size Dovecot reports: ,W= (or the uidlist's W) when present. */
-    mf_writer_set_vsize(pk->w, m->size_w >= 0 ? (uint64_t)m->size_w : size + vextra);
-    if (mf_writer_end_message(pk->w, err) < 0)
-        return -1;
-    pk->st.messages++;
-    pk->st.bytes += size;
-    if (pk->progress != NULL)
-        pk->progress(pk->ctx, &pk->st);
+    while (mf_pool_full(pk->pool) || (pk->inflight > INFLIGHT_MAX && mf_pool_pending(pk->pool) > 0))
+        if (collect_one(pk, err) < 0) {
+            job_put(pk, j);
+            return -1;
+        }
+    pk->inflight += j->data.len;
+    mf_pool_submit(pk->pool, hash_job, j);
     return 0;
 }
 
@@ -593,11 +752,13 @@ static int pack_mailbox_fs(struct mf_packer *pk, struct mf_tree_fs *tree,
     for (size_t i = 0; i < mb->nmsgs; i++)
         if (pack_message(pk, tree->rootfd, curfd, newfd, mb, &mb->msgs[i], err) < 0)
             goto out;
-    if (mf_writer_end_mailbox(pk->w, err) < 0)
+    if (collect_all(pk, err) < 0 || mf_writer_end_mailbox(pk->w, err) < 0)
         goto out;
     pk->st.mailboxes++;
     r = 0;
 out:
+    if (r < 0)
+        drain_free(pk);
     if (curfd >= 0)
         close(curfd);
     if (newfd >= 0)

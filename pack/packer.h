@@ -16,6 +16,7 @@ struct mf_pack_opts {
     int layout;               /* MF_LAYOUT_AUTO / MAILDIRPP / FS */
     int skip_unreadable;      /* record unreadable files instead of failing */
     int no_sieve;             /* do not look for Sieve scripts */
+    int threads;              /* worker threads that split and hash messages */
 };
 
 struct mf_pack_stats {
