@@ -104,12 +104,15 @@ int mf_dbox_mkdirs(struct mf_dbox *d, int base, const char *rel, int *fd_r, stru
 
 int mf_dbox_create(struct mf_dbox *d, int dirfd, const char *name, struct mf_error *err)
 {
-    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* the command clears the umask, so the mode is exactly file_mode */
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    d->o.file_mode);
     if (fd < 0)
         return mf_err_sys(err, MF_EIO, errno, "create %s", name);
-    if (own(d, fd, d->o.file_mode, name, err) < 0) {
+    if (d->o.chown && fchown(fd, d->o.uid, d->o.gid) < 0) {
+        int e = errno;
         close(fd);
-        return -1;
+        return mf_err_sys(err, MF_EIO, e, "chown %s", name);
     }
     d->files++;
     return fd;

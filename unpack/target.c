@@ -251,10 +251,15 @@ int mf_target_stage(struct mf_target *t, const struct mf_owner *own, struct mf_e
     return owned_dir(t->stagefd, own, err, "staging directory");
 }
 
+int mf_target_sync(struct mf_target *t, struct mf_error *err)
+{
+    if (syncfs(t->stagefd) < 0)
+        return mf_err_sys(err, MF_EIO, errno, "sync %s", t->path);
+    return 0;
+}
+
 int mf_target_commit(struct mf_target *t, int nosync, struct mf_error *err)
 {
-    if (!nosync && syncfs(t->stagefd) < 0)
-        return mf_err_sys(err, MF_EIO, errno, "sync %s", t->path);
     if (t->state == MF_TARGET_ABSENT)
         unlinkat(t->parentfd, t->leaf, AT_REMOVEDIR);  /* an empty directory may be there */
     if (renameat(t->parentfd, t->stage, t->parentfd, t->leaf) < 0)

@@ -42,7 +42,11 @@ int mf_target_expand(const char *tmpl, const char *user, char **out, struct mf_e
 int mf_target_open(struct mf_target *t, const char *tmpl, const char *user,
                    const struct mf_owner *own, struct mf_error *err) MF_WUR;
 int mf_target_stage(struct mf_target *t, const struct mf_owner *own, struct mf_error *err) MF_WUR;
-/* Syncs (unless nosync) and renames the staging directory into place. */
+/* Makes everything written so far on the target's file system durable
+ * (syncfs): one call covers every staged user on that file system. */
+int mf_target_sync(struct mf_target *t, struct mf_error *err) MF_WUR;
+/* Renames the staging directory into place (after mf_target_sync), then
+ * syncs the parent directory unless nosync. */
 int mf_target_commit(struct mf_target *t, int nosync, struct mf_error *err) MF_WUR;
 /* Removes the staging directory, if any. */
 void mf_target_abort(struct mf_target *t);

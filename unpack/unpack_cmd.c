@@ -263,6 +263,7 @@ int cmd_unpack(int argc, char **argv)
     memset(&o, 0, sizeof o);
     memset(&x, 0, sizeof x);
     mf_err_clear(&err);
+    umask(0);  /* modes below are set exactly as asked */
     o.layout = &mf_sdbox_layout;
     o.owner.dir_mode = 0700;
     o.owner.file_mode = 0600;

@@ -24,6 +24,19 @@ struct sieve_file {
     int active;      /* role 2: a link to `name` */
 };
 
+/* A user written completely into its staging directory, waiting for the
+ * batch sync that makes it durable before it is moved into place. */
+struct staged {
+    struct mf_target t;
+    char *user;
+    struct mf_owner own;
+    struct sieve_file *sieve;
+    size_t nsieve;
+};
+
+#define BATCH_BYTES (256u * 1024 * 1024)
+#define BATCH_USERS 64
+
 struct run {
     struct mf_reader *r;
     const struct mf_unpack_opts *o;
@@ -47,6 +60,9 @@ struct run {
     char **kw;            /* keyword names of the current mailbox */
     uint32_t nkw;
     struct mf_buf name, display;
+    struct staged *pending;
+    size_t npending, pending_cap;
+    uint64_t pending_bytes;
 };
 
 static void note(struct run *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -60,6 +76,20 @@ static void note(struct run *x, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     x->note(x->ctx, x->user != NULL ? x->user : "", msg);
+}
+
+static void note_user(struct run *x, const char *user, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void note_user(struct run *x, const char *user, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    if (x->note == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    x->note(x->ctx, user, msg);
 }
 
 static void free_strv(char **v, size_t n)
@@ -365,27 +395,27 @@ static int collect_extra(struct run *x, const struct mf_rec_extra *e, struct mf_
 
 /* Sieve scripts go to <home>/sieve/, the active one linked from
  * <home>/.dovecot.sieve; existing files are never replaced. */
-static int write_sieve(struct run *x, struct mf_error *err)
+static int write_sieve(struct run *x, struct staged *u, struct mf_error *err)
 {
     int home = -1, dir = -1;
-    if (x->nsieve == 0)
+    if (u->nsieve == 0)
         return 0;
     if (x->o->home_tmpl != NULL) {
         char *path;
-        if (mf_target_expand(x->o->home_tmpl, x->user, &path, err) < 0)
+        if (mf_target_expand(x->o->home_tmpl, u->user, &path, err) < 0)
             return -1;
         home = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         mf_free(path);
     } else {
-        home = openat(x->t.parentfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        home = openat(u->t.parentfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
     if (home < 0) {
-        note(x, "no home directory for Sieve scripts; %zu skipped", x->nsieve);
+        note_user(x, u->user, "no home directory for Sieve scripts; %zu skipped", u->nsieve);
         return 0;
     }
     if (mkdirat(home, "sieve", 0700) == 0) {
         dir = openat(home, "sieve", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dir >= 0 && x->own.set && fchown(dir, x->own.uid, x->own.gid) < 0) {
+        if (dir >= 0 && u->own.set && fchown(dir, u->own.uid, u->own.gid) < 0) {
             close(dir);
             close(home);
             return mf_err_sys(err, MF_EIO, errno, "chown sieve directory");
@@ -394,30 +424,30 @@ static int write_sieve(struct run *x, struct mf_error *err)
         dir = openat(home, "sieve", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
     if (dir < 0) {
-        note(x, "cannot use the sieve directory (a link or not a directory); scripts skipped");
+        note_user(x, u->user, "cannot use the sieve directory (a link or not a directory); scripts skipped");
         close(home);
         return 0;
     }
-    for (size_t i = 0; i < x->nsieve; i++) {
-        struct sieve_file *f = &x->sieve[i];
+    for (size_t i = 0; i < u->nsieve; i++) {
+        struct sieve_file *f = &u->sieve[i];
         if (f->active) {
             char target[300];
             snprintf(target, sizeof target, "sieve/%s", f->name);
             if (symlinkat(target, home, ".dovecot.sieve") < 0) {
-                note(x, ".dovecot.sieve exists already; the active script stays as it is");
+                note_user(x, u->user, ".dovecot.sieve exists already; the active script stays as it is");
                 continue;
             }
-            if (x->own.set &&
-                fchownat(home, ".dovecot.sieve", x->own.uid, x->own.gid, AT_SYMLINK_NOFOLLOW) < 0)
-                note(x, "cannot chown .dovecot.sieve: %s", strerror(errno));
+            if (u->own.set &&
+                fchownat(home, ".dovecot.sieve", u->own.uid, u->own.gid, AT_SYMLINK_NOFOLLOW) < 0)
+                note_user(x, u->user, "cannot chown .dovecot.sieve: %s", strerror(errno));
         } else {
             int fd = openat(dir, f->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                             0600);
             if (fd < 0) {
-                note(x, "Sieve script %s exists already; kept as it is", f->name);
+                note_user(x, u->user, "Sieve script %s exists already; kept as it is", f->name);
                 continue;
             }
-            if ((x->own.set && fchown(fd, x->own.uid, x->own.gid) < 0) ||
+            if ((u->own.set && fchown(fd, u->own.uid, u->own.gid) < 0) ||
                 mf_write_all(fd, f->data, f->len, f->name, err) < 0) {
                 if (err->cls == MF_OK)
                     mf_err_sys(err, MF_EIO, errno, "sieve script %s", f->name);
@@ -432,6 +462,68 @@ static int write_sieve(struct run *x, struct mf_error *err)
     }
     close(dir);
     close(home);
+    return 0;
+}
+
+static void staged_free(struct staged *u)
+{
+    mf_target_close(&u->t);
+    for (size_t i = 0; i < u->nsieve; i++) {
+        mf_free(u->sieve[i].name);
+        mf_free(u->sieve[i].data);
+    }
+    mf_free(u->sieve);
+    mf_free(u->user);
+}
+
+/* One sync for the whole batch, then every user moved into place in order
+ * and its Sieve scripts written. */
+static int flush_commits(struct run *x, struct mf_error *err)
+{
+    int r = 0;
+    if (x->npending == 0)
+        return 0;
+    if (!x->o->nosync && mf_target_sync(&x->pending[0].t, err) < 0)
+        r = -1;
+    for (size_t i = 0; i < x->npending; i++) {
+        struct staged *u = &x->pending[i];
+        if (r == 0 && mf_target_commit(&u->t, x->o->nosync, err) < 0)
+            r = -1;
+        if (r == 0 && write_sieve(x, u, err) < 0)
+            r = -1;
+        staged_free(u);
+    }
+    x->npending = 0;
+    x->pending_bytes = 0;
+    return r;
+}
+
+/* The current user is complete in its staging directory: queue it. */
+static int stage_done(struct run *x, struct mf_error *err)
+{
+    struct staged *u;
+    if (x->npending == x->pending_cap) {
+        size_t nc = x->pending_cap == 0 ? 16 : x->pending_cap * 2;
+        struct staged *np = mf_realloc(x->pending, nc * sizeof *np);
+        if (np == NULL)
+            return mf_err_nomem(err);
+        x->pending = np;
+        x->pending_cap = nc;
+    }
+    u = &x->pending[x->npending++];
+    u->t = x->t;
+    u->user = x->user;
+    u->own = x->own;
+    u->sieve = x->sieve;
+    u->nsieve = x->nsieve;
+    memset(&x->t, 0, sizeof x->t);
+    x->t.parentfd = x->t.stagefd = -1;
+    x->user = NULL;
+    x->sieve = NULL;
+    x->nsieve = 0;
+    x->pending_bytes += x->d->bytes;
+    if (x->pending_bytes >= BATCH_BYTES || x->npending >= BATCH_USERS)
+        return flush_commits(x, err);
     return 0;
 }
 
@@ -453,9 +545,7 @@ static int end_user(struct run *x, struct mf_error *err)
         return -1;
     x->st->files += x->d->files;
     x->st->bytes_written += x->d->bytes;
-    if (mf_target_commit(&x->t, x->o->nosync, err) < 0)
-        return -1;
-    return write_sieve(x, err);
+    return stage_done(x, err);
 }
 
 /* Free space and inodes where the stores would go (the nearest existing
@@ -554,6 +644,14 @@ int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_pro
     if (rc < 0)
         mf_target_abort(&x.t);
     user_clear(&x);
+    /* users staged completely are committed even when a later one failed */
+    {
+        struct mf_error ferr;
+        mf_err_clear(&ferr);
+        if (flush_commits(&x, rc < 0 ? &ferr : err) < 0 && rc == 0)
+            rc = -1;
+    }
+    mf_free(x.pending);
     mf_buf_free(&x.name);
     mf_buf_free(&x.display);
     if (rc == 0 && o->dry_run)
