@@ -255,7 +255,6 @@ static int list_text(struct mf_reader *r, struct mf_error *err)
     struct tm tm;
     uint64_t mb_bytes = 0, mb_msgs = 0;
     struct mf_rec_mailbox cur;
-    char curname[2048] = "";
     int k;
     memset(&cur, 0, sizeof cur);
     mf_hex(id, m->archive_id, sizeof m->archive_id);
@@ -284,15 +283,20 @@ static int list_text(struct mf_reader *r, struct mf_error *err)
                    rec.u.extra.path.p, rec.u.extra.size);
             break;
         case MF_REC_MAILBOX: {
-            FILE *mem = fmemopen(curname, sizeof curname - 1, "w");
+            /* the name padded to 30 characters (not bytes: names are UTF-8) */
+            size_t width = 0;
             cur = rec.u.mailbox;
-            if (mem != NULL) {
-                print_name(mem, &rec.u.mailbox);
-                fclose(mem);
-            }
             mb_bytes = mb_msgs = 0;
-            printf("  mailbox %-30s uidvalidity %u uidnext %u%s", curname, cur.uidvalidity,
-                   cur.uidnext, (cur.flags & MF_MBOX_SUBSCRIBED) ? " subscribed" : "");
+            printf("  mailbox ");
+            print_name(stdout, &rec.u.mailbox);
+            for (uint32_t c = 0; c < cur.ncomponents; c++) {
+                width += c > 0;
+                for (size_t i = 0; i < cur.components[c].n; i++)
+                    width += (cur.components[c].p[i] & 0xc0) != 0x80;
+            }
+            printf("%*s uidvalidity %u uidnext %u%s", width < 30 ? (int)(30 - width) : 0, "",
+                   cur.uidvalidity, cur.uidnext,
+                   (cur.flags & MF_MBOX_SUBSCRIBED) ? " subscribed" : "");
             break;
         }
         case MF_REC_MESSAGE:

@@ -55,6 +55,20 @@ int mf_target_expand(const char *tmpl, const char *user, char **out, struct mf_e
     return 0;
 }
 
+int mf_target_per_user(const char *tmpl, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (tmpl[i] != '%')
+            continue;
+        i++;
+        if (tmpl[i] == 'L' && i + 1 < n)
+            i++;
+        if (tmpl[i] == 'u' || tmpl[i] == 'n')
+            return 1;
+    }
+    return 0;
+}
+
 static int fixed_prefix_len(const char *tmpl)
 {
     const char *pct = strchr(tmpl, '%');

@@ -37,6 +37,8 @@ struct mf_target {
 
 /* Expands %u %n %d (and %Lu etc. for lowercase, %% for %) as Dovecot does. */
 int mf_target_expand(const char *tmpl, const char *user, char **out, struct mf_error *err) MF_WUR;
+/* Whether the first n bytes of a template differ per user (hold %u or %n). */
+int mf_target_per_user(const char *tmpl, size_t n);
 /* Resolves the parent of the user's root (creating missing directories
  * below the fixed prefix with the owner and mode) and inspects the root. */
 int mf_target_open(struct mf_target *t, const char *tmpl, const char *user,

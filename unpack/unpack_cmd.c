@@ -360,6 +360,15 @@ int cmd_unpack(int argc, char **argv)
     }
     if (users != NULL && split_users(users, &o, &err) < 0)
         goto fail;
+    {
+        /* the mail root's parent is the default home, for Sieve scripts */
+        size_t n = strlen(o.tmpl);
+        while (n > 1 && o.tmpl[n - 1] == '/')
+            n--;
+        while (n > 0 && o.tmpl[n - 1] != '/')
+            n--;
+        o.home_shared = !mf_target_per_user(o.tmpl, n);
+    }
     memset(&ro, 0, sizeof ro);
     ro.keys = keys;
     ro.nkeys = nkeys;
@@ -393,6 +402,7 @@ int cmd_unpack(int argc, char **argv)
         json_u64(&j, "bytes_written", st.bytes_written);
         json_u64(&j, "mailboxes_renamed", st.renamed);
         json_u64(&j, "sieve_scripts", st.sieve);
+        json_u64(&j, "skipped", st.skipped);
         if (o.dry_run) {
             json_u64(&j, "bytes_needed", st.need_bytes);
             json_u64(&j, "inodes_needed", st.need_inodes);
@@ -415,6 +425,12 @@ int cmd_unpack(int argc, char **argv)
                     " files, %" PRIu64 " bytes, %.1f s\n",
                     st.users, st.users_current, st.mailboxes, st.messages, st.files,
                     st.bytes_written, cli_now() - t0);
+    }
+    if (st.skipped > 0) {
+        rc = mf_class_exit(MF_EPARTIAL);
+        if (!json)
+            fprintf(stderr, "mailferry unpack: %" PRIu64 " items skipped (see above)\n",
+                    st.skipped);
     }
     goto done;
 fail:

@@ -366,6 +366,7 @@ static int collect_extra(struct run *x, const struct mf_rec_extra *e, struct mf_
         return 0;
     if (!sieve_name_ok(e->role == MF_EXTRA_SIEVE_ACTIVE ? e->target : e->path)) {
         note(x, "Sieve script with an unusable name skipped");
+        x->st->skipped++;
         return 0;
     }
     ns = mf_realloc(x->sieve, (x->nsieve + 1) * sizeof *ns);
@@ -406,11 +407,18 @@ static int write_sieve(struct run *x, struct staged *u, struct mf_error *err)
             return -1;
         home = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         mf_free(path);
+    } else if (x->o->home_shared) {
+        note_user(x, u->user,
+                  "%zu Sieve scripts not written: the mail root's parent is shared by several "
+                  "users; give --home TEMPLATE", u->nsieve);
+        x->st->skipped += u->nsieve;
+        return 0;
     } else {
         home = openat(u->t.parentfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
     if (home < 0) {
         note_user(x, u->user, "no home directory for Sieve scripts; %zu skipped", u->nsieve);
+        x->st->skipped += u->nsieve;
         return 0;
     }
     if (mkdirat(home, "sieve", 0700) == 0) {
@@ -425,6 +433,7 @@ static int write_sieve(struct run *x, struct staged *u, struct mf_error *err)
     }
     if (dir < 0) {
         note_user(x, u->user, "cannot use the sieve directory (a link or not a directory); scripts skipped");
+        x->st->skipped += u->nsieve;
         close(home);
         return 0;
     }
@@ -598,6 +607,12 @@ int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_pro
     if (mf_reader_manifest(r)->kind != MF_KIND_FULL)
         return mf_err(err, MF_ECHAIN, "this is a delta archive; delta archives are not supported "
                                       "by this version");
+    if (!mf_target_per_user(o->tmpl, strlen(o->tmpl)) && mf_reader_header(r)->users > 1 &&
+        o->nusers != 1)
+        return mf_err(err, MF_EUSAGE,
+                      "the target template %s names one place for %" PRIu64 " users; use %%u or "
+                      "%%n in it (or restore one user with --users)",
+                      o->tmpl, mf_reader_header(r)->users);
     if (mf_reader_rewind(r, err) < 0)
         return -1;
     while (rc == 0 && (k = mf_reader_next(r, &rec, err)) > 0) {

@@ -30,12 +30,14 @@ struct mf_unpack_opts {
     const char *mailbox;                /* only this mailbox (NULL = all) */
     uint64_t rotate_size;
     const char *home_tmpl;              /* where Sieve scripts go; NULL = parent of the root */
+    int home_shared;                    /* the root's parent is not per user */
     int no_sieve;
 };
 
 struct mf_unpack_stats {
     uint64_t users, users_current, mailboxes, messages, message_bytes;
     uint64_t files, bytes_written, renamed, sieve;
+    uint64_t skipped;                   /* items not written (see the notes): exit 1 */
     uint64_t need_bytes, need_inodes;   /* dry run estimate */
 };
 
