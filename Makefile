@@ -24,7 +24,7 @@ CFLAGS   += $(OPT) $(WARN) $(DEFS) $(HARDEN) $(PKG_CFLAGS) -pthread
 LDFLAGS  += $(LDHARDEN) -pthread
 LDLIBS   += $(PKG_LIBS)
 
-LIB_SRC   = $(wildcard format/*.c) $(wildcard pack/*.c) $(wildcard unpack/*.c)
+LIB_SRC   = $(wildcard format/*.c) $(wildcard dvindex/*.c) $(wildcard pack/*.c) $(wildcard unpack/*.c)
 LIB_SRC  := $(filter-out %_cmd.c,$(LIB_SRC))
 CLI_SRC   = $(wildcard cli/*.c) $(wildcard pack/*_cmd.c) $(wildcard unpack/*_cmd.c)
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -252,6 +252,7 @@ int mf_plan_mailbox(struct mf_plan_mailbox *mb, const struct mf_mailbox_src *src
         m->flags = pn.flags;
         memcpy(m->other, pn.other, sizeof m->other);
         m->size_w = pn.size_w;
+        m->saved = -1;
         for (int b = 0; b < MF_MAILDIR_LETTERS; b++)
             if ((pn.kw_letters & (1u << b)) && letter_map[b] >= 0)
                 kwtmp[nk++] = (uint32_t)letter_map[b];

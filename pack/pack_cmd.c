@@ -306,6 +306,7 @@ int cmd_pack(int argc, char **argv)
             json_u64(&j, "frames", ws.frames);
             json_u64(&j, "packs", ws.packs);
             json_u64(&j, "warnings", ps->warnings);
+            json_u64(&j, "save_dates_from_cache", ps->saved_cached);
             json_obj(&j, "skipped");
             json_u64(&j, "total", skipped);
             json_u64(&j, "expunged_while_packing", ps->vanished);

@@ -18,6 +18,8 @@
 #include "../format/index_codec.h"
 #include "../format/limits.h"
 #include "../format/mem.h"
+#include "../dvindex/index_cache.h"
+#include "../dvindex/index_read.h"
 #include "mail_split.h"
 #include "maildir_folders.h"
 #include "maildir_name.h"
@@ -431,7 +433,7 @@ static void message_record(const struct mf_plan_msg *m, int64_t received, int64_
     if (rec->guid.n > MF_GUID_STR_MAX)
         rec->guid.n = MF_GUID_STR_MAX;
     rec->received = received;
-    rec->saved = saved;
+    rec->saved = m->saved >= 0 ? m->saved : saved;
     if (m->uidl != NULL) {
         rec->pop3_uidl.p = m->uidl;
         rec->pop3_uidl.n = strlen(m->uidl) > MF_UIDL_MAX ? MF_UIDL_MAX : strlen(m->uidl);
@@ -611,6 +613,76 @@ static int pack_message(struct mf_packer *pk, int rootfd, int curfd, int newfd,
     return 0;
 }
 
+static int cmp_msg_uid(const void *a, const void *b)
+{
+    const struct mf_plan_msg *const *x = a, *const *y = b;
+    return (*x)->uid < (*y)->uid ? -1 : (*x)->uid > (*y)->uid;
+}
+
+/* Save dates from Dovecot's cache (dovecot.index.cache in the mailbox
+ * directory), which Dovecot reports before the file's ctime: a file renamed
+ * by a flag change has a new ctime but keeps its cached save date. Only an
+ * index of the same UIDVALIDITY counts; anything unreadable means "not
+ * cached". The index files are only read. */
+static int cached_save_dates(struct mf_packer *pk, struct mf_tree *tree,
+                             struct mf_plan_mailbox *mb, struct mf_error *err)
+{
+    struct mf_ix ix;
+    struct mf_ixc c;
+    struct mf_error ierr;
+    struct mf_plan_msg **byuid = NULL;
+    int dirfd, r;
+    long field;
+    if (mb->courier || mb->nmsgs == 0 || (dirfd = tree->ops->open_dir(tree, mb->dir)) < 0)
+        return 0;
+    mf_ix_init(&ix);
+    mf_err_clear(&ierr);
+    r = mf_ix_load(dirfd, "dovecot.index", -1, 0, &ix, &ierr);
+    if (r < 0 && ierr.cls == MF_ENOMEM) {
+        close(dirfd);
+        mf_ix_free(&ix);
+        return mf_err_nomem(err);
+    }
+    if (r < 0 || ix.n == 0 || mf_ix_uid_validity(&ix) != mb->uidvalidity) {
+        close(dirfd);
+        mf_ix_free(&ix);
+        return 0;
+    }
+    r = mf_ixc_open(&c, dirfd, "dovecot.index.cache", &ix, err);
+    close(dirfd);
+    if (r <= 0 || (field = mf_ixc_field(&c, "date.save")) < 0)
+        goto out;
+    byuid = mf_calloc(mb->nmsgs, sizeof *byuid);
+    if (byuid == NULL) {
+        r = mf_err_nomem(err);
+        goto out;
+    }
+    for (size_t i = 0; i < mb->nmsgs; i++)
+        byuid[i] = &mb->msgs[i];
+    qsort(byuid, mb->nmsgs, sizeof *byuid, cmp_msg_uid);
+    for (size_t i = 0, j = 0; i < ix.n && j < mb->nmsgs;) {
+        uint8_t v[4];
+        if (ix.msgs[i].uid < byuid[j]->uid) {
+            i++;
+        } else if (ix.msgs[i].uid > byuid[j]->uid) {
+            j++;
+        } else {
+            if (mf_ixc_lookup(&c, i, field, v, sizeof v) == 1) {
+                byuid[j]->saved = (int64_t)mf_load_u32le(v);
+                pk->st.saved_cached++;
+            }
+            i++;
+            j++;
+        }
+    }
+    r = 0;
+out:
+    mf_free(byuid);
+    mf_ixc_close(&c);
+    mf_ix_free(&ix);
+    return r < 0 ? -1 : 0;
+}
+
 /* Lists the mailbox, reads its metadata and plans its messages. */
 static int plan_mailbox(struct mf_packer *pk, struct mf_tree *tree, struct mf_plan_mailbox *mb,
                         struct mf_error *err)
@@ -678,6 +750,8 @@ static int plan_mailbox(struct mf_packer *pk, struct mf_tree *tree, struct mf_pl
     src.pop3_format = pk->o.pop3_format;
     src.where = pk->where;
     r = mf_plan_mailbox(mb, &src, pk_warn, pk, err);
+    if (r == 0)
+        r = cached_save_dates(pk, tree, mb, err);
 out:
     mf_free((void *)src.new_names);
     mf_free((void *)src.cur_names);

@@ -27,6 +27,7 @@ struct mf_pack_stats {
     uint64_t unreadable;
     uint64_t folders_skipped;
     uint64_t warnings;
+    uint64_t saved_cached;    /* save dates from Dovecot's cache */
 };
 
 /* Progress: called after every message with running totals. */

@@ -24,6 +24,7 @@ struct mf_plan_msg {
     char *uidl;          /* POP3 UIDL, or NULL */
     uint32_t pop3_order;
     int64_t size_w;      /* virtual size from ,W= or the uidlist, or -1 */
+    int64_t saved;       /* date.save in Dovecot's cache, or -1 (then the ctime) */
 };
 
 struct mf_plan_mailbox {

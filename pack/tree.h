@@ -21,6 +21,9 @@ struct mf_tree_ops {
     int (*is_dir)(struct mf_tree *t, const char *rel);
     /* Target of a symbolic link (NUL-terminated); length, or -1. */
     long (*readlink)(struct mf_tree *t, const char *rel, char *buf, size_t cap);
+    /* A descriptor of directory `rel` for reading Dovecot's index files, or
+     * -1 (a tarball has none). */
+    int (*open_dir)(struct mf_tree *t, const char *rel);
 };
 
 struct mf_tree {

@@ -33,7 +33,12 @@ static long fs_readlink(struct mf_tree *t, const char *rel, char *buf, size_t ca
     return (long)n;
 }
 
-static const struct mf_tree_ops fs_ops = {fs_list, fs_read, fs_is_dir, fs_readlink};
+static int fs_open_dir(struct mf_tree *t, const char *rel)
+{
+    return mf_open_dir_below(((struct mf_tree_fs *)t)->rootfd, rel);
+}
+
+static const struct mf_tree_ops fs_ops = {fs_list, fs_read, fs_is_dir, fs_readlink, fs_open_dir};
 
 void mf_tree_fs_init(struct mf_tree_fs *t, int rootfd)
 {

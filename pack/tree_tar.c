@@ -359,7 +359,14 @@ static long tt_readlink(struct mf_tree *t, const char *rel, char *buf, size_t ca
     return (long)strlen(buf);
 }
 
-static const struct mf_tree_ops tar_ops = {tt_list, tt_read, tt_is_dir, tt_readlink};
+static int tt_open_dir(struct mf_tree *t, const char *rel)
+{
+    (void)t;
+    (void)rel;
+    return -1;
+}
+
+static const struct mf_tree_ops tar_ops = {tt_list, tt_read, tt_is_dir, tt_readlink, tt_open_dir};
 
 void mf_tree_tar_init(struct mf_tree_tar *v, struct mf_tar_node *root)
 {

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "../format/buf.h"
-#include "dbox_index_log.h"
+#include "../dvindex/index_log.h"
 
 /* Builds the cache file for n messages with the given save dates; the
  * record for message i is at mf_dbox_cache_offset(i). */

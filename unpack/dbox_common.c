@@ -13,7 +13,7 @@
 
 #include "../format/fsutil.h"
 #include "../format/mem.h"
-#include "dbox_index_log.h"
+#include "../dvindex/index_log.h"
 
 int mf_dbox_new(struct mf_dbox **d_r, const struct mf_dbox_layout *layout, int rootfd,
                 const struct mf_dbox_opts *o, struct mf_error *err)

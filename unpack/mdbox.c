@@ -15,7 +15,7 @@
 #include "../format/mem.h"
 #include "dbox.h"
 #include "dbox_file.h"
-#include "dbox_index_log.h"
+#include "../dvindex/index_log.h"
 #include "sha1.h"
 
 struct map_ent {

@@ -12,7 +12,7 @@
 #include "dbox.h"
 #include "dbox_cache.h"
 #include "dbox_file.h"
-#include "dbox_index_log.h"
+#include "../dvindex/index_log.h"
 
 #define FILEBUF (256u * 1024)
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "../../format/hash.h"
-#include "../../unpack/dbox_index_read.h"
+#include "../../dvindex/index_read.h"
 
 int main(int argc, char **argv)
 {

@@ -1,4 +1,4 @@
-/* dbox_index_read.c: Dovecot index state = main index + log replay.
+/* index_read.c: Dovecot index state = main index + log replay.
  *
  * Main index (dovecot.index): base header (120+ bytes: 0 major 7, 2 u16
  * base_header_size, 4 header_size, 8 record_size, 12 compat_flags, 16
@@ -10,7 +10,7 @@
  * record_size bytes (u32 uid, u8 flags, extension data at record_offset).
  * The "keywords" extension's header lists names (u32 count, count x {u32,
  * u32 name offset}, NUL-terminated names) and its record is a bitmask. */
-#include "dbox_index_read.h"
+#include "index_read.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +23,7 @@
 #include "../format/buf.h"
 #include "../format/fsutil.h"
 #include "../format/mem.h"
-#include "dbox_index_log.h"
+#include "index_log.h"
 
 #define INDEX_MAX (512u * 1024 * 1024)
 #define LOG_MAX (1024u * 1024 * 1024)

@@ -1,9 +1,9 @@
-/* dbox_index_log.h: records of Dovecot's transaction log
+/* index_log.h: records of Dovecot's transaction log
  * (dovecot.index.log, storage/dovecot.map.index.log), the only index file
  * mailferry writes. Layouts from Dovecot 2.3's mail-transaction-log.h; every
  * record is flagged EXTERNAL ("already done in the mail storage"). */
-#ifndef MF_DBOX_INDEX_LOG_H
-#define MF_DBOX_INDEX_LOG_H
+#ifndef MF_DVINDEX_INDEX_LOG_H
+#define MF_DVINDEX_INDEX_LOG_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,11 +1,11 @@
-/* dbox_index_log.c: building dovecot.index.log records.
+/* index_log.c: building dovecot.index.log records.
  *
  * Log header (40 bytes): u8 major 1, u8 minor 3, u16 hdr_size 40, u32 indexid,
  * u32 file_seq, u32 prev_file_seq, u32 prev_file_offset, u32 create_stamp,
  * u64 initial_modseq, u8 compat_flags (1 = little-endian), 3 unused, u32 unused.
  * Record: u32 encoded size (header + body), u32 type | EXTERNAL, body padded
  * to 4 bytes. */
-#include "dbox_index_log.h"
+#include "index_log.h"
 
 #include <string.h>
 

@@ -1,11 +1,11 @@
-/* dbox_index_read.h: the current state of a Dovecot index as Dovecot itself
+/* index_read.h: the current state of a Dovecot index as Dovecot itself
  * computes it: the main index file (dovecot.index, when present) and the
  * transaction log records after its position (.log.2, .log), replayed in
  * order (reference notes section 12.4). Used to read what a target store
  * holds now (delta apply, verify --against), and under Dovecot's own log
  * lock before appending records to a store Dovecot may be using. */
-#ifndef MF_DBOX_INDEX_READ_H
-#define MF_DBOX_INDEX_READ_H
+#ifndef MF_DVINDEX_INDEX_READ_H
+#define MF_DVINDEX_INDEX_READ_H
 
 #include <stddef.h>
 #include <stdint.h>
