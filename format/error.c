@@ -19,6 +19,7 @@ int mf_err(struct mf_error *e, enum mf_class cls, const char *fmt, ...)
     if (e == NULL)
         return -1;
     e->cls = cls;
+    e->sys = 0;
     va_start(ap, fmt);
     vset(e, fmt, ap);
     va_end(ap);
@@ -32,6 +33,7 @@ int mf_err_sys(struct mf_error *e, enum mf_class cls, int errnum, const char *fm
     if (e == NULL)
         return -1;
     e->cls = cls;
+    e->sys = errnum;
     va_start(ap, fmt);
     vset(e, fmt, ap);
     va_end(ap);
@@ -84,6 +86,7 @@ void mf_err_clear(struct mf_error *e)
 {
     if (e != NULL) {
         e->cls = MF_OK;
+        e->sys = 0;
         e->msg[0] = '\0';
     }
 }

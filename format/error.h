@@ -24,6 +24,7 @@ enum mf_class {
 
 struct mf_error {
     enum mf_class cls;
+    int sys;                  /* the errno behind it (mf_err_sys), else 0 */
     char msg[MF_ERROR_MSG_MAX];
 };
 

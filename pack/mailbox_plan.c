@@ -130,12 +130,74 @@ static int skip_name(const char *n)
     return n[0] == '.' || strchr(n, '\n') != NULL || strchr(n, '\r') != NULL;
 }
 
+/* The keyword index of file name letter b, creating "unknown-N" (with '?'
+ * appended while that name exists) for a letter without a definition. */
+static long letter_keyword(struct mf_plan_mailbox *mb, int b, struct mf_error *err)
+{
+    char name[64];
+    int taken;
+    if (mb->letter_map[b] >= 0)
+        return mb->letter_map[b];
+    snprintf(name, sizeof name, "unknown-%d", b);
+    do {
+        taken = 0;
+        for (uint32_t i = 0; i < mb->nkw; i++)
+            taken |= strcasecmp(mb->kw[i], name) == 0;
+        if (taken)
+            strcat(name, "?");
+    } while (taken && strlen(name) < sizeof name - 1);
+    if (mb->nkw >= mb->kw_cap)
+        return mf_err(err, MF_EINTERNAL, "keyword table full");
+    if ((mb->kw[mb->nkw] = mf_strdup(name)) == NULL)
+        return mf_err_nomem(err);
+    mb->letter_map[b] = (int)mb->nkw;
+    return mb->nkw++;
+}
+
+int mf_plan_msg_from_name(struct mf_plan_mailbox *mb, struct mf_plan_msg *m, struct mf_error *err)
+{
+    struct mf_maildir_name pn;
+    uint32_t *kw, n = 0;
+    mf_maildir_name_parse(m->name, strlen(m->name), &pn);
+    m->flags = pn.flags;
+    memcpy(m->other, pn.other, sizeof m->other);
+    kw = mf_calloc(MF_MAILDIR_LETTERS + m->nkw + 1, sizeof *kw);
+    if (kw == NULL)
+        return mf_err_nomem(err);
+    for (int b = 0; b < MF_MAILDIR_LETTERS; b++)
+        if (pn.kw_letters & (1u << b)) {
+            long k = letter_keyword(mb, b, err);
+            if (k < 0) {
+                mf_free(kw);
+                return -1;
+            }
+            kw[n++] = (uint32_t)k;
+        }
+    for (uint32_t i = 0; i < m->nkw; i++)
+        if (m->kw[i] >= mb->courier_kw_first &&
+            m->kw[i] < mb->courier_kw_first + mb->courier_kw_n)
+            kw[n++] = m->kw[i];
+    qsort(kw, n, sizeof *kw, cmp_u32);
+    {
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < n; i++)
+            if (k == 0 || kw[k - 1] != kw[i])
+                kw[k++] = kw[i];
+        n = k;
+    }
+    mf_free(m->kw);
+    m->kw = n > 0 ? kw : NULL;
+    m->nkw = n;
+    if (n == 0)
+        mf_free(kw);
+    return 0;
+}
+
 int mf_plan_mailbox(struct mf_plan_mailbox *mb, const struct mf_mailbox_src *src,
                     mf_warn_fn warn, void *ctx, struct mf_error *err)
 {
     struct mf_uidlist ul;
     struct mf_maildir_keywords dk;
-    int letter_map[MF_MAILDIR_LETTERS];
     struct mf_plan_msg *v = NULL;
     size_t n = 0, total = src->nnew + src->ncur, nun = 0;
     char file[512];
@@ -144,7 +206,7 @@ int mf_plan_mailbox(struct mf_plan_mailbox *mb, const struct mf_mailbox_src *src
     memset(&ul, 0, sizeof ul);
     memset(&dk, 0, sizeof dk);
     for (int i = 0; i < MF_MAILDIR_LETTERS; i++)
-        letter_map[i] = -1;
+        mb->letter_map[i] = -1;
     /* UIDs: Dovecot's own list wins; a Courier store has only courierimapuiddb */
     if (src->uidlist != NULL) {
         snprintf(file, sizeof file, "%s/dovecot-uidlist", src->where);
@@ -158,10 +220,18 @@ int mf_plan_mailbox(struct mf_plan_mailbox *mb, const struct mf_mailbox_src *src
     if (ul.version != 0) {
         mb->uidvalidity = ul.uidvalidity;
         mb->uidnext = ul.next_uid;
+    } else if (src->index_uidvalidity != 0) {
+        /* uidlist lost, index kept: Dovecot keeps the index's UIDVALIDITY */
+        mb->uidvalidity = src->index_uidvalidity;
+        mb->uidnext = 1;
     } else {
         mb->uidvalidity = mf_derive_uidvalidity(src->user, mb->stored);
         mb->uidnext = 1;
     }
+    /* UIDs the index has used are never given again: new files are numbered
+     * from the index's next UID when it is higher (a damaged or lost uidlist) */
+    if (src->index_uidvalidity == mb->uidvalidity && src->index_next_uid > mb->uidnext)
+        mb->uidnext = src->index_next_uid;
     if (ul.have_guid) {
         memcpy(mb->guid, ul.guid, 16);
     } else {
@@ -174,26 +244,26 @@ int mf_plan_mailbox(struct mf_plan_mailbox *mb, const struct mf_mailbox_src *src
         if (mf_keywords_parse(src->keywords, src->keywords_len, file, warn, ctx, &dk) < 0)
             goto nomem;
     }
-    {
-        uint32_t cap = MF_MAILDIR_LETTERS + (src->ckw != NULL ? src->ckw->nnames : 0);
-        mb->kw = mf_calloc(cap ? cap : 1, sizeof *mb->kw);
-        if (mb->kw == NULL)
-            goto nomem;
-        for (int i = 0; i < MF_MAILDIR_LETTERS; i++)
-            if (dk.name[i] != NULL) {
-                letter_map[i] = (int)mb->nkw;
-                mb->kw[mb->nkw] = dk.name[i];
-                dk.name[i] = NULL;
-                mb->nkw++;
-            }
-    }
-    uint32_t courier_base = mb->nkw;
+    /* room for every letter (defined or "unknown-N") and Courier's names */
+    mb->kw_cap = MF_MAILDIR_LETTERS + (src->ckw != NULL ? src->ckw->nnames : 0);
+    mb->kw = mf_calloc(mb->kw_cap, sizeof *mb->kw);
+    if (mb->kw == NULL)
+        goto nomem;
+    for (int i = 0; i < MF_MAILDIR_LETTERS; i++)
+        if (dk.name[i] != NULL) {
+            mb->letter_map[i] = (int)mb->nkw;
+            mb->kw[mb->nkw] = dk.name[i];
+            dk.name[i] = NULL;
+            mb->nkw++;
+        }
+    mb->courier_kw_first = mb->nkw;
     if (src->ckw != NULL)
         for (uint32_t i = 0; i < src->ckw->nnames; i++) {
             mb->kw[mb->nkw] = mf_strdup(src->ckw->names[i]);
             if (mb->kw[mb->nkw] == NULL)
                 goto nomem;
             mb->nkw++;
+            mb->courier_kw_n++;
         }
     /* files */
     v = mf_calloc(total ? total : 1, sizeof *v);
@@ -246,36 +316,22 @@ int mf_plan_mailbox(struct mf_plan_mailbox *mb, const struct mf_mailbox_src *src
         struct mf_plan_msg *m = &v[i];
         struct mf_maildir_name pn;
         const struct mf_uidlist_rec *rec;
-        uint32_t kwtmp[MF_MAILDIR_LETTERS + 64];
-        uint32_t nk = 0;
         mf_maildir_name_parse(m->name, strlen(m->name), &pn);
-        m->flags = pn.flags;
-        memcpy(m->other, pn.other, sizeof m->other);
         m->size_w = pn.size_w;
         m->saved = -1;
-        for (int b = 0; b < MF_MAILDIR_LETTERS; b++)
-            if ((pn.kw_letters & (1u << b)) && letter_map[b] >= 0)
-                kwtmp[nk++] = (uint32_t)letter_map[b];
         if (src->ckw != NULL) {
             const struct mf_courier_kwmsg *ck = mf_courier_kw_find(src->ckw, m->name, pn.base_len);
-            if (ck != NULL)
-                for (uint32_t k = 0; k < ck->nkw && nk < sizeof kwtmp / sizeof kwtmp[0]; k++) {
-                    uint32_t idx = courier_base + ck->kw[k];
-                    int seen = 0;
-                    for (uint32_t q = 0; q < nk; q++)
-                        seen |= kwtmp[q] == idx;
-                    if (!seen)
-                        kwtmp[nk++] = idx;
-                }
+            if (ck != NULL && ck->nkw > 0) {
+                m->kw = mf_calloc(ck->nkw, sizeof *m->kw);
+                if (m->kw == NULL)
+                    goto nomem;
+                for (uint32_t k = 0; k < ck->nkw; k++)
+                    m->kw[k] = mb->courier_kw_first + ck->kw[k];
+                m->nkw = ck->nkw;
+            }
         }
-        if (nk > 0) {
-            qsort(kwtmp, nk, sizeof kwtmp[0], cmp_u32);
-            m->kw = mf_calloc(nk, sizeof *m->kw);
-            if (m->kw == NULL)
-                goto nomem;
-            memcpy(m->kw, kwtmp, nk * sizeof *m->kw);
-            m->nkw = nk;
-        }
+        if (mf_plan_msg_from_name(mb, m, err) < 0)
+            goto out;
         rec = ul.version != 0 ? mf_uidlist_find(&ul, m->name, pn.base_len) : NULL;
         if (rec != NULL) {
             m->uid = rec->uid;

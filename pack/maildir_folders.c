@@ -52,16 +52,20 @@ int mf_decode_component(const char *raw, size_t n, char **out, unsigned char *en
     return *out == NULL ? -1 : 0;
 }
 
+static void skipped(struct mf_folders *f, const char *path, const char *why)
+{
+    f->skipped++;
+    if (f->skip != NULL)
+        f->skip(f->skip_ctx, path, why);
+}
+
 static int add_mailbox(struct mf_folders *f, size_t *cap, const char *dir, const char *stored,
-                       const char *const *rawcomp, size_t ncomp, int inbox, mf_warn_fn warn,
-                       void *ctx, const char *where, struct mf_error *err)
+                       const char *const *rawcomp, size_t ncomp, int inbox,
+                       struct mf_error *err)
 {
     struct mf_plan_mailbox *mb;
     if (ncomp == 0 || ncomp > MF_MAILBOX_COMPONENTS_MAX || strlen(stored) > MF_MAILBOX_NAME_MAX) {
-        char msg[400];
-        snprintf(msg, sizeof msg, "folder %.300s skipped: name too long or too deep", stored);
-        warn(ctx, where, 0, msg);
-        f->skipped++;
+        skipped(f, dir, "folder name too long or too deep");
         return 0;
     }
     if (f->n == *cap) {
@@ -89,14 +93,11 @@ static int add_mailbox(struct mf_folders *f, size_t *cap, const char *dir, const
         if (inbox) {
             mb->comp[i] = mf_strdup(rawcomp[i]);
         } else if (mf_decode_component(rawcomp[i], strlen(rawcomp[i]), &mb->comp[i], &enc) < 0) {
-            char msg[400];
             mb->ncomp = (uint32_t)i;
             mf_plan_mailbox_free(mb);
             if (errno == ENOMEM)
                 return mf_err_nomem(err);
-            snprintf(msg, sizeof msg, "folder %.300s skipped: its name is not valid text", stored);
-            warn(ctx, where, 0, msg);
-            f->skipped++;
+            skipped(f, dir, "folder name is not valid text");
             return 0;
         }
         if (mb->comp[i] == NULL) {
@@ -109,28 +110,21 @@ static int add_mailbox(struct mf_folders *f, size_t *cap, const char *dir, const
         mb->ncomp = (uint32_t)(i + 1);
     }
     if (!inbox && mb->ncomp == 1 && strcasecmp(mb->comp[0], "INBOX") == 0) {
-        char msg[400];
-        snprintf(msg, sizeof msg, "folder %.300s skipped: its name collides with INBOX", stored);
-        warn(ctx, where, 0, msg);
         mf_plan_mailbox_free(mb);
-        f->skipped++;
+        skipped(f, dir, "folder name collides with INBOX");
         return 0;
     }
     f->n++;
     return 0;
 }
 
-static void note_link(mf_warn_fn warn, void *ctx, const char *where, const char *name,
-                      struct mf_folders *f)
+static void note_link(const char *name, struct mf_folders *f)
 {
-    char msg[400];
-    snprintf(msg, sizeof msg, "%.300s is a symbolic link or special file; skipped", name);
-    warn(ctx, where, 0, msg);
-    f->skipped++;
+    skipped(f, name, "symbolic link or special file, not followed");
 }
 
 static int maildirpp(struct mf_tree *tree, struct mf_ents *root, struct mf_folders *f, size_t *cap,
-                     mf_warn_fn warn, void *ctx, const char *where, struct mf_error *err)
+                     struct mf_error *err)
 {
     (void)tree;
     for (size_t i = 0; i < root->n; i++) {
@@ -142,7 +136,7 @@ static int maildirpp(struct mf_tree *tree, struct mf_ents *root, struct mf_folde
             continue;
         if (root->v[i].type != MF_ENT_DIR) {
             if (root->v[i].type == MF_ENT_LINK)
-                note_link(warn, ctx, where, name, f);
+                note_link(name, f);
             continue;
         }
         copy = mf_strdup(name + 1);
@@ -159,15 +153,11 @@ static int maildirpp(struct mf_tree *tree, struct mf_ents *root, struct mf_folde
             comp[nc++] = p;
         }
         if (bad) {
-            char msg[400];
-            snprintf(msg, sizeof msg, "folder %.300s skipped: empty or too many name parts", name);
-            warn(ctx, where, 0, msg);
-            f->skipped++;
+            skipped(f, name, "folder name has empty or too many parts");
             mf_free(copy);
             continue;
         }
-        r = add_mailbox(f, cap, name, name, (const char *const *)comp, nc, 0, warn, ctx, where,
-                        err);
+        r = add_mailbox(f, cap, name, name, (const char *const *)comp, nc, 0, err);
         mf_free(copy);
         if (r < 0)
             return -1;
@@ -198,7 +188,7 @@ static int fs_walk(struct mf_tree *tree, const char *rel, const char **comp, siz
         if (is_special_fs(name) || ents.v[i].type == MF_ENT_FILE)
             continue;
         if (ents.v[i].type != MF_ENT_DIR) {
-            note_link(warn, ctx, where, name, f);
+            note_link(name, f);
             continue;
         }
         pl = strlen(rel) + strlen(name) + 2;
@@ -218,7 +208,7 @@ static int fs_walk(struct mf_tree *tree, const char *rel, const char **comp, siz
             }
             snprintf(curp, pl + 4, "%s/cur", path);
             if (tree->ops->is_dir(tree, curp))
-                r = add_mailbox(f, cap, path, path, comp, depth + 1, 0, warn, ctx, where, err);
+                r = add_mailbox(f, cap, path, path, comp, depth + 1, 0, err);
             mf_free(curp);
         }
         if (r == 0)
@@ -286,14 +276,17 @@ static int apply_subscriptions(struct mf_tree *tree, struct mf_folders *f, const
     return 0;
 }
 
-int mf_folders_discover(struct mf_tree *tree, const char *where, int layout, mf_warn_fn warn, void *ctx,
-                        struct mf_folders *f, struct mf_error *err)
+int mf_folders_discover(struct mf_tree *tree, const char *where, int layout, mf_warn_fn warn,
+                        mf_folder_skip_fn skip, void *ctx, struct mf_folders *f,
+                        struct mf_error *err)
 {
     struct mf_ents root;
     size_t cap = 0;
     const char *inbox[1] = {"INBOX"};
     int dotdirs = 0, fsdirs = 0;
     memset(f, 0, sizeof *f);
+    f->skip = skip;
+    f->skip_ctx = ctx;
     if (tree->ops->list(tree, "", &root, err) < 0)
         return -1;
     for (size_t i = 0; i < root.n; i++) {
@@ -311,13 +304,13 @@ int mf_folders_discover(struct mf_tree *tree, const char *where, int layout, mf_
                 : (dotdirs == 0 && fsdirs > 0) ? MF_LAYOUT_FS : MF_LAYOUT_MAILDIRPP;
     if (f->courier)
         f->layout = MF_LAYOUT_MAILDIRPP;
-    if (add_mailbox(f, &cap, "", "", inbox, 1, 1, warn, ctx, where, err) < 0)
+    if (add_mailbox(f, &cap, "", "", inbox, 1, 1, err) < 0)
         goto fail;
     if (f->layout == MF_LAYOUT_FS) {
         const char *comp[FS_DEPTH_MAX];
         if (fs_walk(tree, "", comp, 0, f, &cap, warn, ctx, where, err) < 0)
             goto fail;
-    } else if (maildirpp(tree, &root, f, &cap, warn, ctx, where, err) < 0) {
+    } else if (maildirpp(tree, &root, f, &cap, err) < 0) {
         goto fail;
     }
     mf_ents_free(&root);

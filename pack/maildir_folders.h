@@ -14,18 +14,24 @@
 
 enum mf_layout_opt { MF_LAYOUT_AUTO = 0 };
 
+/* A directory left out, with the reason (path relative to the Maildir). */
+typedef void (*mf_folder_skip_fn)(void *ctx, const char *path, const char *why);
+
 struct mf_folders {
     struct mf_plan_mailbox *v;  /* sorted by stored name; INBOX first */
     size_t n;
     int courier;
     int layout;                 /* MF_LAYOUT_MAILDIRPP or MF_LAYOUT_FS */
     size_t skipped;             /* directories not taken (links, bad names) */
+    mf_folder_skip_fn skip;     /* told about each of them */
+    void *skip_ctx;
 };
 
 /* layout: MF_LAYOUT_AUTO, MF_LAYOUT_MAILDIRPP or MF_LAYOUT_FS. `skip` is
  * called for every directory left out, with the reason. */
-int mf_folders_discover(struct mf_tree *tree, const char *where, int layout, mf_warn_fn warn, void *ctx,
-                        struct mf_folders *out, struct mf_error *err) MF_WUR;
+int mf_folders_discover(struct mf_tree *tree, const char *where, int layout, mf_warn_fn warn,
+                        mf_folder_skip_fn skip, void *ctx, struct mf_folders *out,
+                        struct mf_error *err) MF_WUR;
 void mf_folders_free(struct mf_folders *f);
 /* Decodes one on-disk name component. Returns 0 and the UTF-8 text, or -1
  * if it is not printable UTF-8 or valid text in either encoding. */

@@ -23,13 +23,18 @@ int mf_keyword_valid(const char *s, size_t n)
 int mf_keywords_parse(const char *data, size_t len, const char *file, mf_warn_fn warn, void *ctx,
                       struct mf_maildir_keywords *out)
 {
-    size_t off = 0, lineno = 0;
+    /* As Dovecot reads it: a line whose name was seen before (in any case)
+     * is ignored; a later line for a defined index replaces the name. */
+    char *seen[64];
+    size_t nseen = 0, off = 0, lineno = 0;
+    int r = 0;
     memset(out, 0, sizeof *out);
     while (off < len) {
         const char *l = data + off, *nl = memchr(l, '\n', len - off), *sp;
-        size_t n = nl != NULL ? (size_t)(nl - l) : len - off;
+        size_t n = nl != NULL ? (size_t)(nl - l) : len - off, nlen;
         unsigned idx = 0;
         size_t i = 0;
+        int dup = 0;
         off += n + 1;
         lineno++;
         if (n == 0)
@@ -37,9 +42,17 @@ int mf_keywords_parse(const char *data, size_t len, const char *file, mf_warn_fn
         while (i < n && l[i] >= '0' && l[i] <= '9' && idx < 1000)
             idx = idx * 10 + (unsigned)(l[i++] - '0');
         sp = i > 0 && i < n && l[i] == ' ' ? l + i : NULL;
-        if (sp == NULL || idx >= MF_MAILDIR_LETTERS || !mf_keyword_valid(sp + 1, n - i - 1)) {
+        nlen = sp != NULL ? n - i - 1 : 0;
+        if (sp == NULL || idx >= MF_MAILDIR_LETTERS || !mf_keyword_valid(sp + 1, nlen)) {
             if (warn != NULL)
                 warn(ctx, file, lineno, "invalid keyword line ignored");
+            continue;
+        }
+        for (size_t k = 0; k < nseen; k++)
+            dup |= strlen(seen[k]) == nlen && strncasecmp(seen[k], sp + 1, nlen) == 0;
+        if (dup) {
+            if (warn != NULL)
+                warn(ctx, file, lineno, "keyword defined again; the line is ignored");
             continue;
         }
         if (out->name[idx] != NULL) {
@@ -47,23 +60,26 @@ int mf_keywords_parse(const char *data, size_t len, const char *file, mf_warn_fn
                 warn(ctx, file, lineno, "keyword index defined twice; the later line wins");
             mf_free(out->name[idx]);
         }
-        out->name[idx] = mf_strndup(sp + 1, n - i - 1);
+        out->name[idx] = mf_strndup(sp + 1, nlen);
         if (out->name[idx] == NULL) {
-            mf_keywords_free(out);
-            return -1;
+            r = -1;
+            break;
+        }
+        if (nseen < sizeof seen / sizeof seen[0]) {
+            /* the name stays seen even if a later line replaces it */
+            char *copy = mf_strdup(out->name[idx]);
+            if (copy == NULL) {
+                r = -1;
+                break;
+            }
+            seen[nseen++] = copy;
         }
     }
-    /* Names are case-insensitive: a second spelling of a name is dropped. */
-    for (int a = 0; a < MF_MAILDIR_LETTERS; a++)
-        for (int b = a + 1; b < MF_MAILDIR_LETTERS; b++)
-            if (out->name[a] != NULL && out->name[b] != NULL &&
-                strcasecmp(out->name[a], out->name[b]) == 0) {
-                if (warn != NULL)
-                    warn(ctx, file, 0, "the same keyword is defined twice; keeping the first");
-                mf_free(out->name[b]);
-                out->name[b] = NULL;
-            }
-    return 0;
+    for (size_t k = 0; k < nseen; k++)
+        mf_free(seen[k]);
+    if (r < 0)
+        mf_keywords_free(out);
+    return r;
 }
 
 void mf_keywords_free(struct mf_maildir_keywords *k)

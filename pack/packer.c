@@ -78,6 +78,11 @@ static void pk_skip(struct mf_packer *pk, const char *path, const char *why)
         pk->skip(pk->ctx, pk->user, path, why);
 }
 
+static void pk_skip_folder(void *ctx, const char *path, const char *why)
+{
+    pk_skip(ctx, path, why);
+}
+
 static void job_destroy(struct msg_job *j)
 {
     mf_buf_free(&j->data);
@@ -196,22 +201,60 @@ static char *join(const char *a, const char *b)
 }
 
 /* Reads an optional metadata file of the mailbox; a failure is a warning. */
-static uint8_t *read_meta(struct mf_packer *pk, struct mf_tree *tree, const char *dir,
-                          const char *name, size_t *len)
+/* Reads a metadata file of the mailbox; *data_r = NULL when it is absent.
+ * Errors (unreadable, a link, too big) are the caller's to judge. */
+static int read_meta(struct mf_tree *tree, const char *dir, const char *name, uint8_t **data_r,
+                     size_t *len, struct mf_error *err)
 {
     char *rel = join(dir, name);
-    uint8_t *data = NULL;
-    int exists = 0;
-    struct mf_error e;
+    int exists = 0, r;
+    *data_r = NULL;
     *len = 0;
     if (rel == NULL)
-        return NULL;
-    if (tree->ops->read(tree, rel, META_MAX, &data, len, &exists, &e) < 0) {
-        pk_warn(pk, pk->where, 0, e.msg);
-        data = NULL;
-    }
+        return mf_err_nomem(err);
+    r = tree->ops->read(tree, rel, META_MAX, data_r, len, &exists, err);
     mf_free(rel);
-    return exists ? data : NULL;
+    if (r == 0 && !exists) {
+        mf_free(*data_r);
+        *data_r = NULL;
+    }
+    return r;
+}
+
+/* read_meta for a folder's own metadata: a link or special file in its
+ * place is ignored with a warning (the folder is packed as Dovecot would
+ * see it after rebuilding that file); other errors are returned. */
+static int read_folder_meta(struct mf_packer *pk, struct mf_tree *tree, const char *dir,
+                            const char *name, uint8_t **data_r, size_t *len,
+                            struct mf_error *err)
+{
+    if (read_meta(tree, dir, name, data_r, len, err) == 0)
+        return 0;
+    if (err->sys != ELOOP && err->sys != EINVAL)
+        return -1;
+    pk_warn(pk, pk->where, 0, err->msg);
+    mf_err_clear(err);
+    return 0;
+}
+
+/* A folder whose cur/, new/ or metadata cannot be used as it is: a link or
+ * special file leaves the folder out (listed); an unreadable one fails the
+ * pack unless --skip-unreadable, which also leaves it out. Packing it with
+ * guessed UIDs would silently renumber the mailbox. */
+static int folder_unusable(struct mf_packer *pk, struct mf_plan_mailbox *mb, struct mf_error *err)
+{
+    int e = err->sys;
+    int link = e == ELOOP || e == ENOTDIR;
+    if (err->cls == MF_ENOMEM || (!link && !pk->o.skip_unreadable))
+        return mf_err_ctx(err, "%s", pk->where);
+    pk_skip(pk, mb->dir[0] ? mb->dir : ".", err->msg);
+    if (link)
+        pk->st.folders_skipped++;
+    else
+        pk->st.unreadable++;
+    mf_err_clear(err);
+    mb->skipped = 1;
+    return 0;
 }
 
 static int load_courier_keywords(struct mf_packer *pk, struct mf_tree *tree, const char *dir,
@@ -234,7 +277,11 @@ static int load_courier_keywords(struct mf_packer *pk, struct mf_tree *tree, con
         return 0;
     }
     *have = 1;
-    list = read_meta(pk, tree, kdir, ":list", &len);
+    if (read_folder_meta(pk, tree, kdir, ":list", &list, &len, err) < 0) {
+        mf_ents_free(&ents);
+        mf_free(kdir);
+        return -1;
+    }
     if (list != NULL) {
         char file[1200];
         snprintf(file, sizeof file, "%s/courierimapkeywords/:list", pk->where);
@@ -250,7 +297,12 @@ static int load_courier_keywords(struct mf_packer *pk, struct mf_tree *tree, con
         uint8_t *data;
         if (ents.v[i].type != MF_ENT_FILE || ents.v[i].name[0] == ':')
             continue;
-        data = read_meta(pk, tree, kdir, ents.v[i].name, &len);
+        if (read_meta(tree, kdir, ents.v[i].name, &data, &len, err) < 0) {
+            /* one message's keyword update: its keywords are lost, not the folder */
+            pk_warn(pk, pk->where, 0, err->msg);
+            mf_err_clear(err);
+            continue;
+        }
         if (data == NULL)
             continue;
         if (mf_courier_kw_update(ck, ents.v[i].name, (const char *)data, len) < 0) {
@@ -392,7 +444,6 @@ static int refind(struct mf_packer *pk, int rootfd, struct mf_plan_mailbox *mb,
         for (size_t i = 0; i < ents.n; i++)
             if (mf_maildir_base_eq(ents.v[i].name, strlen(ents.v[i].name), m->name, base)) {
                 char *nn = mf_strdup(ents.v[i].name);
-                struct mf_maildir_name pn;
                 if (nn == NULL) {
                     mf_ents_free(&ents);
                     return mf_err_nomem(err);
@@ -400,10 +451,10 @@ static int refind(struct mf_packer *pk, int rootfd, struct mf_plan_mailbox *mb,
                 mf_free(m->name);
                 m->name = nn;
                 m->dir = d == 0 ? MF_SRC_CUR : MF_SRC_NEW;
-                /* flags now as the renamed file says */
-                mf_maildir_name_parse(nn, strlen(nn), &pn);
-                m->flags = pn.flags;
                 mf_ents_free(&ents);
+                /* flags and keywords now as the renamed file says */
+                if (mf_plan_msg_from_name(mb, m, err) < 0)
+                    return -1;
                 return 1;
             }
         mf_ents_free(&ents);
@@ -520,26 +571,25 @@ static int pack_message(struct mf_packer *pk, int rootfd, int curfd, int newfd,
 {
     struct stat st;
     struct msg_job *j;
-    int fd = -1, streamed, tries = 0;
+    int fd = -1, streamed, e = 0;
     char path[1300];
-    for (;;) {
-        fd = mf_open_file_at(m->dir == MF_SRC_CUR ? curfd : newfd, m->name);
-        if (fd >= 0 || errno != ENOENT || tries++ > 0)
+    /* A file renamed meanwhile (a flag change, new/ -> cur/) is looked up
+     * again under its new name, up to 50 times (Dovecot gives up after 10). */
+    for (int tries = 0;; tries++) {
+        int k, dirfd = m->dir == MF_SRC_CUR ? curfd : newfd;
+        fd = dirfd >= 0 ? mf_open_file_at(dirfd, m->name) : -1;
+        e = dirfd >= 0 ? errno : ENOENT;
+        if (fd >= 0 || e != ENOENT || tries >= 50)
             break;
-        {
-            int k = refind(pk, rootfd, mb, m, err);
-            if (k < 0)
-                return -1;
-            if (k == 0)
-                break;
-            if (m->dir == MF_SRC_CUR ? curfd < 0 : newfd < 0)
-                break;
-        }
+        k = refind(pk, rootfd, mb, m, err);
+        if (k < 0)
+            return -1;
+        if (k == 0)
+            break;
     }
     snprintf(path, sizeof path, "%s%s%s/%s", mb->dir, mb->dir[0] ? "/" : "",
              m->dir == MF_SRC_CUR ? "cur" : "new", m->name);
     if (fd < 0) {
-        int e = errno;
         if (e == ENOENT) {
             pk->st.vanished++;
             pk_skip(pk, path, "expunged while packing");
@@ -625,30 +675,17 @@ static int cmp_msg_uid(const void *a, const void *b)
  * index of the same UIDVALIDITY counts; anything unreadable means "not
  * cached". The index files are only read. */
 static int cached_save_dates(struct mf_packer *pk, struct mf_tree *tree,
-                             struct mf_plan_mailbox *mb, struct mf_error *err)
+                             struct mf_plan_mailbox *mb, const struct mf_ix *ix,
+                             struct mf_error *err)
 {
-    struct mf_ix ix;
     struct mf_ixc c;
-    struct mf_error ierr;
     struct mf_plan_msg **byuid = NULL;
     int dirfd, r;
     long field;
-    if (mb->courier || mb->nmsgs == 0 || (dirfd = tree->ops->open_dir(tree, mb->dir)) < 0)
+    if (ix->n == 0 || mb->nmsgs == 0 || mf_ix_uid_validity(ix) != mb->uidvalidity ||
+        (dirfd = tree->ops->open_dir(tree, mb->dir)) < 0)
         return 0;
-    mf_ix_init(&ix);
-    mf_err_clear(&ierr);
-    r = mf_ix_load(dirfd, "dovecot.index", -1, 0, &ix, &ierr);
-    if (r < 0 && ierr.cls == MF_ENOMEM) {
-        close(dirfd);
-        mf_ix_free(&ix);
-        return mf_err_nomem(err);
-    }
-    if (r < 0 || ix.n == 0 || mf_ix_uid_validity(&ix) != mb->uidvalidity) {
-        close(dirfd);
-        mf_ix_free(&ix);
-        return 0;
-    }
-    r = mf_ixc_open(&c, dirfd, "dovecot.index.cache", &ix, err);
+    r = mf_ixc_open(&c, dirfd, "dovecot.index.cache", ix, err);
     close(dirfd);
     if (r <= 0 || (field = mf_ixc_field(&c, "date.save")) < 0)
         goto out;
@@ -660,11 +697,11 @@ static int cached_save_dates(struct mf_packer *pk, struct mf_tree *tree,
     for (size_t i = 0; i < mb->nmsgs; i++)
         byuid[i] = &mb->msgs[i];
     qsort(byuid, mb->nmsgs, sizeof *byuid, cmp_msg_uid);
-    for (size_t i = 0, j = 0; i < ix.n && j < mb->nmsgs;) {
+    for (size_t i = 0, j = 0; i < ix->n && j < mb->nmsgs;) {
         uint8_t v[4];
-        if (ix.msgs[i].uid < byuid[j]->uid) {
+        if (ix->msgs[i].uid < byuid[j]->uid) {
             i++;
-        } else if (ix.msgs[i].uid > byuid[j]->uid) {
+        } else if (ix->msgs[i].uid > byuid[j]->uid) {
             j++;
         } else {
             if (mf_ixc_lookup(&c, i, field, v, sizeof v) == 1) {
@@ -679,8 +716,31 @@ static int cached_save_dates(struct mf_packer *pk, struct mf_tree *tree,
 out:
     mf_free(byuid);
     mf_ixc_close(&c);
-    mf_ix_free(&ix);
     return r < 0 ? -1 : 0;
+}
+
+/* Dovecot's index of a Maildir folder (dovecot.index + log in the folder's
+ * directory), read only: its UIDVALIDITY and next UID number messages the
+ * uidlist does not know, and its cache holds save dates. An unusable index
+ * is an empty one (Dovecot would rebuild it). */
+static int load_folder_index(struct mf_tree *tree, struct mf_plan_mailbox *mb, struct mf_ix *ix,
+                             struct mf_error *err)
+{
+    struct mf_error ierr;
+    int dirfd, r;
+    mf_ix_init(ix);
+    if (mb->courier || (dirfd = tree->ops->open_dir(tree, mb->dir)) < 0)
+        return 0;
+    mf_err_clear(&ierr);
+    r = mf_ix_load(dirfd, "dovecot.index", -1, 0, ix, &ierr);
+    close(dirfd);
+    if (r < 0) {
+        mf_ix_free(ix);
+        mf_ix_init(ix);
+        if (ierr.cls == MF_ENOMEM)
+            return mf_err_nomem(err);
+    }
+    return 0;
 }
 
 /* Lists the mailbox, reads its metadata and plans its messages. */
@@ -696,9 +756,11 @@ static int plan_mailbox(struct mf_packer *pk, struct mf_tree *tree, struct mf_pl
     uint8_t *uidlist = NULL, *uiddb = NULL, *keywords = NULL;
     size_t ulen = 0, dblen = 0, klen = 0;
     int have_ck = 0, r = -1;
+    struct mf_ix ix;
     memset(&newe, 0, sizeof newe);
     memset(&cure, 0, sizeof cure);
     memset(&src, 0, sizeof src);
+    mf_ix_init(&ix);
     mf_courier_kw_init(&ck);
     snprintf(pk->where, sizeof pk->where, "%s/%s", pk->user, mb->inbox ? "INBOX" : mb->stored);
     if (newrel == NULL || currel == NULL) {
@@ -707,17 +769,24 @@ static int plan_mailbox(struct mf_packer *pk, struct mf_tree *tree, struct mf_pl
     }
     /* listing first, metadata after: records Dovecot adds meanwhile are seen */
     if (tree->ops->list(tree, newrel, &newe, err) < 0 ||
-        tree->ops->list(tree, currel, &cure, err) < 0)
+        tree->ops->list(tree, currel, &cure, err) < 0 ||
+        read_folder_meta(pk, tree, mb->dir, "dovecot-uidlist", &uidlist, &ulen, err) < 0 ||
+        read_folder_meta(pk, tree, mb->dir, "dovecot-keywords", &keywords, &klen, err) < 0 ||
+        (mb->courier &&
+         (read_folder_meta(pk, tree, mb->dir, "courierimapuiddb", &uiddb, &dblen, err) < 0 ||
+          load_courier_keywords(pk, tree, mb->dir, &ck, &have_ck, err) < 0))) {
+        r = folder_unusable(pk, mb, err);
         goto out;
-    uidlist = read_meta(pk, tree, mb->dir, "dovecot-uidlist", &ulen);
-    keywords = read_meta(pk, tree, mb->dir, "dovecot-keywords", &klen);
+    }
     if (mb->courier) {
-        uiddb = read_meta(pk, tree, mb->dir, "courierimapuiddb", &dblen);
-        if (load_courier_keywords(pk, tree, mb->dir, &ck, &have_ck, err) < 0)
-            goto out;
         if (mb->inbox) {
             size_t plen;
-            uint8_t *pl = read_meta(pk, tree, "", "courierpop3dsizelist", &plen);
+            uint8_t *pl;
+            if (read_meta(tree, "", "courierpop3dsizelist", &pl, &plen, err) < 0) {
+                /* POP3 UIDLs only: warn, keep the mail */
+                pk_warn(pk, pk->where, 0, err->msg);
+                mf_err_clear(err);
+            }
             if (pl != NULL) {
                 char file[1200];
                 snprintf(file, sizeof file, "%s/courierpop3dsizelist", pk->user);
@@ -749,10 +818,15 @@ static int plan_mailbox(struct mf_packer *pk, struct mf_tree *tree, struct mf_pl
     src.npop3 = npop3;
     src.pop3_format = pk->o.pop3_format;
     src.where = pk->where;
+    if (load_folder_index(tree, mb, &ix, err) < 0)
+        goto out;
+    src.index_uidvalidity = mf_ix_uid_validity(&ix);
+    src.index_next_uid = mf_ix_next_uid(&ix);
     r = mf_plan_mailbox(mb, &src, pk_warn, pk, err);
     if (r == 0)
-        r = cached_save_dates(pk, tree, mb, err);
+        r = cached_save_dates(pk, tree, mb, &ix, err);
 out:
+    mf_ix_free(&ix);
     mf_free((void *)src.new_names);
     mf_free((void *)src.cur_names);
     mf_ents_free(&newe);
@@ -813,7 +887,11 @@ static int pack_mailbox_fs(struct mf_packer *pk, struct mf_tree_fs *tree,
 {
     char *newrel = NULL, *currel = NULL;
     int curfd = -1, newfd = -1, r = -1;
-    if (plan_mailbox(pk, &tree->base, mb, err) < 0 || begin_mailbox_record(pk, mb, err) < 0)
+    if (plan_mailbox(pk, &tree->base, mb, err) < 0)
+        return -1;
+    if (mb->skipped)
+        return 0;
+    if (begin_mailbox_record(pk, mb, err) < 0)
         return -1;
     newrel = join(mb->dir, "new");
     currel = join(mb->dir, "cur");
@@ -952,7 +1030,7 @@ int mf_packer_user(struct mf_packer *pk, const char *user, const char *maildir,
         close(rootfd);
         return mf_err_sys(err, MF_EIO, errno, "%s", maildir);
     }
-    if (mf_folders_discover(&tree.base, user, pk->o.layout, pk_warn, pk, &f, err) < 0) {
+    if (mf_folders_discover(&tree.base, user, pk->o.layout, pk_warn, pk_skip_folder, pk, &f, err) < 0) {
         close(rootfd);
         return mf_err_ctx(err, "user %s", user);
     }
@@ -1146,7 +1224,8 @@ static int tar_plan_user(struct mf_packer *pk, struct mf_tartree *tt, struct tar
     u->home = home != NULL ? mf_tartree_find(tt, home) : NULL;
     mf_free(home);
     mf_tree_tar_init(&view, u->root);
-    if (mf_folders_discover(&view.base, u->src->name, pk->o.layout, pk_warn, pk, &u->f, err) < 0)
+    if (mf_folders_discover(&view.base, u->src->name, pk->o.layout, pk_warn, pk_skip_folder, pk,
+                            &u->f, err) < 0)
         return mf_err_ctx(err, "user %s", u->src->name);
     pk->st.folders_skipped += u->f.skipped;
     u->msgs = mf_calloc(u->f.n ? u->f.n : 1, sizeof *u->msgs);
@@ -1156,6 +1235,8 @@ static int tar_plan_user(struct mf_packer *pk, struct mf_tartree *tt, struct tar
         struct mf_plan_mailbox *mb = &u->f.v[k];
         if (plan_mailbox(pk, &view.base, mb, err) < 0)
             return -1;
+        if (mb->skipped)
+            continue;
         u->msgs[k] = mf_calloc(mb->nmsgs ? mb->nmsgs : 1, sizeof *u->msgs[k]);
         if (u->msgs[k] == NULL)
             return mf_err_nomem(err);
@@ -1186,6 +1267,8 @@ static int tar_emit_user(struct mf_packer *pk, struct tar_user *u, struct mf_err
     }
     for (size_t k = 0; k < u->f.n; k++) {
         struct mf_plan_mailbox *mb = &u->f.v[k];
+        if (mb->skipped)
+            continue;
         snprintf(pk->where, sizeof pk->where, "%s/%s", pk->user, mb->inbox ? "INBOX" : mb->stored);
         if (begin_mailbox_record(pk, mb, err) < 0)
             return -1;

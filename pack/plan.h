@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "courier.h"
+#include "maildir_keywords.h"
 #include "maildir_uidlist.h"
 
 struct mf_plan_msg {
@@ -35,11 +36,14 @@ struct mf_plan_mailbox {
     uint8_t encoding;    /* enum mf_name_encoding */
     uint8_t layout;      /* enum mf_layout */
     int inbox, subscribed, courier;
+    int skipped;         /* left out (its cur/ or new/ is unusable) */
     uint8_t guid[16];
     int guid_derived;
     uint32_t uidvalidity, uidnext;
     char **kw;
-    uint32_t nkw;
+    uint32_t nkw, kw_cap;
+    int letter_map[MF_MAILDIR_LETTERS];  /* kw index of each file name letter, or -1 */
+    uint32_t courier_kw_first, courier_kw_n;  /* Courier's keyword names in kw */
     struct mf_plan_msg *msgs;
     size_t nmsgs;
 };
@@ -62,12 +66,19 @@ struct mf_mailbox_src {
     size_t npop3;
     const char *pop3_format;      /* --pop3-uidl-format, or NULL */
     const char *where;            /* for warnings: "user/mailbox" */
+    uint32_t index_uidvalidity;   /* Dovecot's index of the folder, or 0 */
+    uint32_t index_next_uid;
 };
 
 /* Fills mb's identity and messages (mb's names must be set already). */
 int mf_plan_mailbox(struct mf_plan_mailbox *mb, const struct mf_mailbox_src *src,
                     mf_warn_fn warn, void *ctx, struct mf_error *err);
 void mf_plan_mailbox_free(struct mf_plan_mailbox *mb);
+/* Sets m's flags, other flags and file-name keywords from its current name
+ * (a letter dovecot-keywords does not define becomes "unknown-N", as in
+ * Dovecot); keywords from Courier's files already in m->kw are kept. */
+int mf_plan_msg_from_name(struct mf_plan_mailbox *mb, struct mf_plan_msg *m,
+                          struct mf_error *err) MF_WUR;
 /* Derived values for a mailbox without a Dovecot uidlist header. */
 void mf_derive_guid(const char *user, const char *stored, uint32_t uidvalidity, uint8_t out[16]);
 uint32_t mf_derive_uidvalidity(const char *user, const char *stored);

@@ -162,13 +162,18 @@ int mf_read_below(int base, const char *rel, size_t max, uint8_t **data_r, size_
     if (fd < 0) {
         if (errno == ENOENT)
             return 0;
-        if (errno == ELOOP)
-            return mf_err(err, MF_EIO, "%s is a symbolic link; not followed", rel);
+        if (errno == ELOOP) {
+            mf_err(err, MF_EIO, "%s is a symbolic link; not followed", rel);
+            err->sys = ELOOP;
+            return -1;
+        }
         return mf_err_sys(err, MF_EIO, errno, "%s", rel);
     }
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return mf_err(err, MF_EIO, "%s is not a regular file", rel);
+        mf_err(err, MF_EIO, "%s is not a regular file", rel);
+        err->sys = EINVAL;
+        return -1;
     }
     r = mf_read_fd(fd, rel, max, data_r, len_r, err);
     close(fd);

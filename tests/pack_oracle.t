@@ -38,13 +38,12 @@
 # Dovecot opened the store (Dovecot renamed the file, e.g. new/ -> cur/, which
 # changes its ctime) while mailferry's is the ctime before.
 #
-# Known mailferry bugs are marked `# TODO BUG-...` (prove reports them as
+# Known mailferry bugs, when there are any, are marked `# TODO BUG-...` (prove reports them as
 # "TODO passed" once fixed); MF_STRICT=1 turns them into failures.
 import json
 import os
 import re
 import shutil
-import stat
 import sys
 import tempfile
 import traceback
@@ -52,6 +51,9 @@ import traceback
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "dovecot"))
 import dvlib  # noqa: E402
+# shared with unpack_oracle.t (tests/dovecot/oracle.py)
+from oracle import (sample_dir, mailbox_dirs, snapshot, ctimes_by_base, pack, ls_json,  # noqa: E402
+                    verify, copy_sample, courier_to_dovecot)
 
 TESTS, MF_SRC, MAILFERRY = dvlib.test_paths(__file__)
 FIELDS = ["mailbox", "uid", "flags", "guid", "date.received.unixtime", "date.saved.unixtime",
@@ -61,90 +63,13 @@ SEED = int(os.environ.get("MF_ORACLE_SEED", "20240607"))
 GEN_USERS = int(os.environ.get("MF_ORACLE_USERS", "4"))
 GEN_MESSAGES = int(os.environ.get("MF_ORACLE_MESSAGES", "300"))
 
-BUG_UNKNOWNKW = ("BUG-UNKNOWNKW: for a keyword letter that dovecot-keywords does not define, "
-                 "Dovecot shows the keyword 'unknown-N'; mailferry drops it")
 
 tap = dvlib.Tap()
 
 
-def sample_dir():
-    if os.environ.get("MF_SAMPLES"):
-        return os.environ["MF_SAMPLES"]
-    for d in (os.path.join(TESTS, "data", "samples"),
-              os.path.join(MF_SRC, "..", "shared", "reference", "samples")):
-        if os.path.isdir(d):
-            return d
-    return os.path.join(MF_SRC, "..", "shared", "reference", "samples")
-
-
 # ---------------------------------------------------------------- source snapshots
 
-def mailbox_dirs(maildir):
-    """Every directory below maildir that has cur/ or new/ (the mailboxes)."""
-    out = []
-    for root, dirs, files in os.walk(maildir):
-        dirs[:] = [d for d in dirs if d not in ("cur", "new", "tmp")
-                   and not os.path.islink(os.path.join(root, d))]
-        if os.path.isdir(os.path.join(root, "cur")) or os.path.isdir(os.path.join(root, "new")):
-            out.append(root)
-    return out
-
-
-def snapshot(maildir):
-    """{relative path of each message file: (ctime, size, content)}."""
-    snap = {}
-    for mb in mailbox_dirs(maildir):
-        for sub in ("cur", "new"):
-            d = os.path.join(mb, sub)
-            if not os.path.isdir(d):
-                continue
-            for n in os.listdir(d):
-                p = os.path.join(d, n)
-                st = os.lstat(p)
-                if not stat.S_ISREG(st.st_mode):
-                    continue
-                with open(p, "rb") as f:
-                    data = f.read()
-                snap[os.path.relpath(p, maildir)] = (int(st.st_ctime), len(data), data)
-    return snap
-
-
-def ctimes_by_base(maildir):
-    """{(mailbox dir, base name): ctime} of the files as they are now."""
-    out = {}
-    for mb in mailbox_dirs(maildir):
-        for sub in ("cur", "new"):
-            d = os.path.join(mb, sub)
-            if os.path.isdir(d):
-                for n in os.listdir(d):
-                    out[(os.path.relpath(mb, maildir), n.split(":", 1)[0])] = \
-                        int(os.lstat(os.path.join(d, n)).st_ctime)
-    return out
-
-
 # ---------------------------------------------------------------- mailferry side
-
-def pack(key, out, args):
-    rc, so, se = dvlib.run([MAILFERRY, "pack", "-s", key, "-o", out, "--json", "-q"] + args)
-    summary = None
-    try:
-        summary = json.loads(so)
-    except ValueError:
-        pass
-    return rc, summary, so + se
-
-
-def ls_json(pub, archive):
-    rc, so, se = dvlib.run([MAILFERRY, "ls", "--json", "-p", pub, archive])
-    if rc != 0:
-        raise RuntimeError("mailferry ls failed (%d): %s" % (rc, se))
-    return json.loads(so)
-
-
-def verify(pub, archive):
-    rc, so, se = dvlib.run([MAILFERRY, "verify", "-q", "-p", pub, archive])
-    return rc, so + se
-
 
 # ---------------------------------------------------------------- Dovecot side
 
@@ -250,14 +175,9 @@ def report_mailboxes(label, mf_user, boxes, subs, src_snap, checks_guid=True):
         diffs = compare_mailbox(name, mb, dvb, subs, src_snap, checks_guid)
         n = len(mb["messages"]) if mb else 0
         nmsg += n
-        todo = None
-        if diffs and all(re.search(r" keywords: mailferry .*, dovecot .*'unknown-\d+", d)
-                         for d in diffs):
-            todo = BUG_UNKNOWNKW
         tap.ok(not diffs, "%s mailbox %s: %d messages agree with Dovecot" % (label, name, n),
                "first difference: %s\n%d differences in all%s"
-               % (diffs[0], len(diffs), "".join("\n  " + x for x in diffs[1:6])) if diffs else None,
-               todo=todo)
+               % (diffs[0], len(diffs), "".join("\n  " + x for x in diffs[1:6])) if diffs else None)
     return nmsg
 
 
@@ -423,100 +343,6 @@ def part_generated(work, key, pub):
 
 
 # ---------------------------------------------------------------- (b) samples
-
-def copy_sample(samples, name, dest):
-    """Copies samples/<name> to dest with DIRS.txt's empty dirs and MTIMES.txt's mtimes,
-    owned by the mail uid."""
-    shutil.copytree(os.path.join(samples, name), dest, symlinks=True)
-    dirs = os.path.join(samples, "DIRS.txt")
-    if os.path.exists(dirs):
-        with open(dirs, encoding="utf-8") as f:
-            for ln in f:
-                ln = ln.rstrip("\n")
-                pre = "./" + name
-                if ln == pre or ln.startswith(pre + "/"):
-                    os.makedirs(os.path.join(dest, ln[len(pre):].lstrip("/")), exist_ok=True)
-    for root, dirs_, files in os.walk(dest):
-        os.chmod(root, 0o755)
-        for n in files:
-            os.chmod(os.path.join(root, n), 0o644)
-    mt = os.path.join(samples, "MTIMES.txt")
-    if not os.path.exists(mt):
-        # another copy of the same samples (MF_SAMPLES) without the mtimes git lost: ours
-        mt = os.path.join(TESTS, "data", "samples", "MTIMES.txt")
-    if os.path.exists(mt):
-        with open(mt, encoding="utf-8") as f:
-            for ln in f:
-                t, p = ln.rstrip("\n").split("\t", 1)
-                pre = "./" + name + "/"
-                if p.startswith(pre) and os.path.exists(os.path.join(dest, p[len(pre):])):
-                    os.utime(os.path.join(dest, p[len(pre):]), (int(t), int(t)))
-    dvlib.chown_tree(dest)
-
-
-def courier_to_dovecot(maildir):
-    """Converts a Courier Maildir (a copy) for Dovecot, as an admin would: uids,
-    keywords (update files applied: a plain <base> file wins, else the largest
-    .N.<base>), subscriptions."""
-    folders = [maildir] + [os.path.join(maildir, n) for n in sorted(os.listdir(maildir))
-                           if n.startswith(".") and n not in (".", "..")
-                           and os.path.isdir(os.path.join(maildir, n))
-                           and not os.path.islink(os.path.join(maildir, n))]
-    for d in folders:
-        db = os.path.join(d, "courierimapuiddb")
-        if os.path.exists(db):
-            shutil.copy2(db, os.path.join(d, "dovecot-uidlist"))   # a valid v1 uidlist
-        kd = os.path.join(d, "courierimapkeywords")
-        if not os.path.isdir(kd):
-            continue
-        names, kw_of = [], {}
-        lst = os.path.join(kd, ":list")
-        if os.path.exists(lst):
-            with open(lst, encoding="utf-8") as f:
-                text = f.read()
-            head, _, tail = text.partition("\n\n")
-            names = [x for x in head.split("\n") if x]
-            for ln in tail.split("\n"):
-                if ":" in ln:
-                    base, idx = ln.rsplit(":", 1)
-                    kw_of[base] = {names[int(i)] for i in idx.split() if int(i) < len(names)}
-        updates = {}
-        for n in os.listdir(kd):
-            if n.startswith(":"):
-                continue
-            m = re.match(r"^\.(\d+)\.(.+)$", n)
-            rank, base = (int(m.group(1)), m.group(2)) if m else (float("inf"), n)
-            if base not in updates or rank > updates[base][0]:
-                updates[base] = (rank, n)
-        for base, (rank, n) in updates.items():
-            with open(os.path.join(kd, n), encoding="utf-8") as f:
-                kw_of[base] = {x for x in f.read().split("\n") if x}
-        allnames = names + sorted({k for s in kw_of.values() for k in s} - set(names))
-        assert len(allnames) <= 26
-        with open(os.path.join(d, "dovecot-keywords"), "w", encoding="utf-8") as f:
-            f.write("".join("%d %s\n" % (i, k) for i, k in enumerate(allnames)))
-        for sub in ("cur", "new"):
-            sd = os.path.join(d, sub)
-            if not os.path.isdir(sd):
-                continue
-            for n in os.listdir(sd):
-                base, sep, info = n.partition(":")
-                kws = kw_of.get(base)
-                if not kws:
-                    continue
-                flags = info[2:] if info.startswith("2,") else ""
-                letters = "".join(chr(97 + allnames.index(k)) for k in kws)
-                new = base + ":2," + "".join(sorted(set(flags + letters)))
-                os.rename(os.path.join(sd, n), os.path.join(sd, new))
-    subs = os.path.join(maildir, "courierimapsubscribed")
-    if os.path.exists(subs):
-        with open(subs, encoding="utf-8") as f:
-            lines = [x for x in f.read().split("\n") if x]
-        with open(os.path.join(maildir, "subscriptions"), "w", encoding="utf-8") as f:
-            for x in lines:
-                f.write((x[6:] if x.startswith("INBOX.") else x) + "\n")
-    dvlib.chown_tree(maildir)
-
 
 def part_samples(work, key, pub):
     samples = sample_dir()

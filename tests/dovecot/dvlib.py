@@ -296,9 +296,10 @@ service submission-login {{
         os.utime(self.passwd, (t, t))
         self._pw_mtime = t
 
-    def add_user(self, name, home, mail=None, password="pw", wait=True):
+    def add_user(self, name, home, mail=None, password="pw", wait=True, uid=None, gid=None):
         """Adds a user whose home is `home`; mail defaults to maildir:~/Maildir
         (the home's Maildir). Any userdb_mail value works (e.g. with :UTF-8).
+        uid/gid: the user's own system ids (default: the mail uid/gid).
         Once the auth process has looked a user up, it checks the passwd-file at
         most once a second: then this waits until it knows the new user (wait=False
         to add several and wait for the last one only)."""
@@ -308,7 +309,8 @@ service submission-login {{
         self.users[name] = (home, mail)
         with open(self.passwd, "a") as f:
             f.write("%s:{PLAIN}%s:%d:%d::%s::userdb_mail=%s\n"
-                    % (name, password, self.uid, self.gid, os.path.abspath(home), mail))
+                    % (name, password, self.uid if uid is None else uid,
+                       self.gid if gid is None else gid, os.path.abspath(home), mail))
         self._touch_passwd()
         if self.running and wait and self._looked_up:
             t0 = time.time()
