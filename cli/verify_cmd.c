@@ -89,6 +89,7 @@ int cmd_verify(int argc, char **argv)
         struct mf_reader *r = NULL;
         struct prog pr;
         double t0 = cli_now();
+        uint64_t chained = 0;
         int rc = 0;
         memset(&ro, 0, sizeof ro);
         ro.keys = keys;
@@ -99,7 +100,7 @@ int cmd_verify(int argc, char **argv)
         ro.progress_ctx = &pr;
         mf_err_clear(&err);
         if (mf_reader_open(&r, argv[i], &ro, &err) < 0 ||
-            (!quick && mf_reader_verify_content(r, on_progress, &pr, &err) < 0))
+            (!quick && mf_reader_verify_content(r, on_progress, &pr, &chained, &err) < 0))
             rc = -1;
         cli_progress_done(&pr.p);
         if (json) {
@@ -119,6 +120,7 @@ int cmd_verify(int argc, char **argv)
                 json_u64(&j, "messages", h->messages);
                 json_u64(&j, "bytes", mf_reader_archive_bytes(r));
                 json_bool(&j, "content_checked", !quick);
+                json_u64(&j, "messages_in_base_chain", chained);
             }
             json_end_obj(&j);
         } else if (rc < 0) {
@@ -134,6 +136,9 @@ int cmd_verify(int argc, char **argv)
                    " messages, %" PRIu64 " bytes%s (%.2f s)\n",
                    argv[i], mf_kind_name(m->kind), id, mf_reader_signer(r), h->users, h->messages,
                    mf_reader_archive_bytes(r), quick ? ", content not decoded" : "", el);
+            if (chained > 0)
+                printf("%s: %" PRIu64 " messages use content of the base chain; they are checked "
+                       "when the delta is applied\n", argv[i], chained);
         }
         if (rc < 0) {
             int code = mf_class_exit(err.cls);

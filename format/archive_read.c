@@ -52,6 +52,10 @@ struct mf_reader {
     ZSTD_DCtx *dctx;
     struct mf_frame_cache *cache;
     uint8_t *cbuf;       /* compressed frame scratch */
+    int index_only;      /* stopped after the index (option, or an index file) */
+    mf_chain_fn chain;
+    void *chain_ctx;
+    uint8_t *chainbuf;   /* one blob read through `chain` */
 };
 
 static int load_member(struct mf_tar_reader *t, const char *name, uint64_t size, size_t max,
@@ -269,6 +273,12 @@ static int validate(struct mf_reader *r, struct mf_error *err)
     for (size_t i = 1; i < r->m.nmembers; i++) {
         const struct mf_member_info *mi = &r->m.members[i];
         int64_t off;
+        if (i > r->m.nindex && r->o.index_only) {
+            /* the state is all the caller wants; an index file (spec 14.7)
+             * ends here */
+            r->index_only = 1;
+            break;
+        }
         k = mf_tarr_next(t, name, sizeof name, &size, err);
         if (k < 0)
             goto out;
@@ -315,6 +325,8 @@ static int validate(struct mf_reader *r, struct mf_error *err)
         }
         r->pos[i].off = (uint64_t)(off < 0 ? 0 : off);
     }
+    if (r->index_only)
+        goto done;
     /* 6. nothing after the last member but the end-of-archive marker */
     k = mf_tarr_next(t, name, sizeof name, &size, err);
     if (k < 0)
@@ -327,6 +339,7 @@ static int validate(struct mf_reader *r, struct mf_error *err)
     }
     if (mf_tarr_finish(t, err) < 0)
         goto out;
+done:
     r->archive_bytes = mf_tarr_bytes(t);
     r->header = *mf_index_check_header(r->check);
     r->frames = (struct mf_frame_loc *)mf_index_check_frames(r->check, &r->nframes);
@@ -404,6 +417,22 @@ const char *mf_reader_signer(const struct mf_reader *r)
 const char *mf_reader_trusted_comment(const struct mf_reader *r)
 {
     return r->signed_ok ? r->trusted : NULL;
+}
+
+void mf_reader_set_chain(struct mf_reader *r, mf_chain_fn fn, void *ctx)
+{
+    r->chain = fn;
+    r->chain_ctx = ctx;
+}
+
+int mf_reader_index_only(const struct mf_reader *r)
+{
+    return r->index_only;
+}
+
+uint64_t mf_reader_chain_messages(const struct mf_reader *r)
+{
+    return mf_index_check_chain_messages(r->check);
 }
 
 const uint8_t *mf_reader_manifest_hash(const struct mf_reader *r)
@@ -519,6 +548,42 @@ static const uint8_t *get_frame(struct mf_reader *r, uint32_t id, struct mf_erro
     return raw;
 }
 
+/* The bytes of one reference: from a frame, or through the chain source. */
+static const uint8_t *ref_bytes(struct mf_reader *r, const struct mf_blobref *ref,
+                                struct mf_error *err)
+{
+    const uint8_t *f;
+    if (ref->loc == MF_LOC_CHAIN) {
+        if (r->chain == NULL) {
+            mf_err(err, MF_ECHAIN, "a message refers to content of the base chain, which is not "
+                                   "at hand");
+            return NULL;
+        }
+        if (r->chainbuf == NULL && (r->chainbuf = mf_malloc(MF_BLOB_MAX)) == NULL) {
+            mf_err_nomem(err);
+            return NULL;
+        }
+        if (ref->len > MF_BLOB_MAX ||
+            r->chain(r->chain_ctx, ref->chain_guid, ref->chain_uid, ref->chain_offset,
+                     r->chainbuf, (size_t)ref->len, err) < 0)
+            return NULL;
+        return r->chainbuf;
+    }
+    if (r->index_only) {
+        mf_err(err, MF_EUSAGE, "message data of an index file (or an archive opened for its "
+                               "index only) cannot be read");
+        return NULL;
+    }
+    f = get_frame(r, ref->frame, err);
+    if (f == NULL)
+        return NULL;
+    if ((uint64_t)ref->offset + ref->len > r->frames[ref->frame].rsize) {
+        mf_err(err, MF_ECORRUPT, "blob reference past the end of frame %u", ref->frame);
+        return NULL;
+    }
+    return f + ref->offset;
+}
+
 int mf_reader_emit(struct mf_reader *r, const struct mf_blobref *refs, uint32_t nrefs,
                    uint64_t size, const uint8_t *hash, mf_sink_fn sink, void *ctx,
                    struct mf_error *err)
@@ -529,22 +594,25 @@ int mf_reader_emit(struct mf_reader *r, const struct mf_blobref *refs, uint32_t 
     if (hash != NULL)
         mf_hash_init(&h, MF_HK_MESSAGE);
     for (uint32_t i = 0; i < nrefs; i++) {
-        const uint8_t *f = get_frame(r, refs[i].frame, err);
+        const uint8_t *b = ref_bytes(r, &refs[i], err);
         uint8_t id[MF_HASH_BYTES];
-        if (f == NULL)
+        if (b == NULL)
             return -1;
-        if ((uint64_t)refs[i].offset + refs[i].len > r->frames[refs[i].frame].rsize)
-            return mf_err(err, MF_ECORRUPT, "blob reference past the end of frame %u",
-                          refs[i].frame);
         if (hash != NULL || (refs[i].flags & MF_REF_HAS_ID)) {
-            mf_hash(MF_HK_BLOB, id, f + refs[i].offset, (size_t)refs[i].len);
-            if ((refs[i].flags & MF_REF_HAS_ID) && sodium_memcmp(id, refs[i].id, MF_HASH_BYTES) != 0)
+            mf_hash(MF_HK_BLOB, id, b, (size_t)refs[i].len);
+            if ((refs[i].flags & MF_REF_HAS_ID) &&
+                sodium_memcmp(id, refs[i].id, MF_HASH_BYTES) != 0) {
+                if (refs[i].loc == MF_LOC_CHAIN)
+                    return mf_err(err, MF_ECHAIN, "content of the base chain (uid %u, offset "
+                                                  "%llu) differs from what the delta expects",
+                                  refs[i].chain_uid, (unsigned long long)refs[i].chain_offset);
                 return mf_err(err, MF_ECORRUPT, "blob in frame %u does not match its id",
                               refs[i].frame);
+            }
             if (hash != NULL)
                 mf_message_hash_add(&h, id, refs[i].len);
         }
-        if (sink != NULL && sink(ctx, f + refs[i].offset, (size_t)refs[i].len, err) < 0)
+        if (sink != NULL && sink(ctx, b, (size_t)refs[i].len, err) < 0)
             return -1;
         total += refs[i].len;
     }
@@ -559,17 +627,38 @@ int mf_reader_emit(struct mf_reader *r, const struct mf_blobref *refs, uint32_t 
     return 0;
 }
 
+static int has_chain_ref(const struct mf_blobref *refs, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (refs[i].loc == MF_LOC_CHAIN)
+            return 1;
+    return 0;
+}
+
 int mf_reader_verify_content(struct mf_reader *r, void (*progress)(void *, uint64_t, uint64_t),
-                             void *ctx, struct mf_error *err)
+                             void *ctx, uint64_t *skipped, struct mf_error *err)
 {
     struct mf_record rec;
     uint64_t done = 0, n = 0;
     int k;
+    if (skipped != NULL)
+        *skipped = 0;
     if (mf_reader_rewind(r, err) < 0)
         return -1;
     while ((k = mf_reader_next(r, &rec, err)) > 0) {
         if (rec.type == MF_REC_MESSAGE) {
             const struct mf_rec_message *m = &rec.u.message;
+            if (r->chain == NULL && has_chain_ref(m->refs, m->nrefs)) {
+                /* the frames it uses are still checked */
+                for (uint32_t i = 0; i < m->nrefs; i++)
+                    if (m->refs[i].loc == MF_LOC_FRAME &&
+                        mf_reader_emit(r, &m->refs[i], 1, m->refs[i].len, NULL, NULL, NULL,
+                                       err) < 0)
+                        return mf_err_ctx(err, "message uid %u", m->uid);
+                if (skipped != NULL)
+                    (*skipped)++;
+                continue;
+            }
             if (mf_reader_emit(r, m->refs, m->nrefs, m->size, m->hash, NULL, NULL, err) < 0)
                 return mf_err_ctx(err, "message uid %u", m->uid);
             done += m->size;
@@ -605,5 +694,6 @@ void mf_reader_free(struct mf_reader **rp)
         mf_frame_dctx_free(r->dctx);
     mf_frame_cache_free(&r->cache);
     mf_free(r->cbuf);
+    mf_free(r->chainbuf);
     mf_free(r);
 }

@@ -27,6 +27,10 @@ struct mf_reader_opts {
     /* progress of the validation pass: bytes read so far, total if known */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
     void *progress_ctx;
+    /* Validate up to the last index member and stop there: for reading an
+     * archive's state only, and for index files (spec 14.7), which end there.
+     * Message data cannot be read then. */
+    int index_only;
 };
 
 struct mf_reader;
@@ -50,15 +54,29 @@ int mf_reader_next(struct mf_reader *r, struct mf_record *rec, struct mf_error *
 
 /* Receives message bytes in order; returns 0 or -1 (with err filled). */
 typedef int (*mf_sink_fn)(void *ctx, const void *p, size_t n, struct mf_error *err);
+/* Supplies the bytes of a chain reference (a delta's blob held by the base
+ * state: bytes offset..offset+len-1 of message uid of mailbox guid) into buf.
+ * The reader checks them against the blob id. Returns 0 or -1. */
+typedef int (*mf_chain_fn)(void *ctx, const uint8_t guid[MF_GUID_BYTES], uint32_t uid,
+                           uint64_t offset, uint8_t *buf, size_t len, struct mf_error *err);
+/* Where mf_reader_emit gets chain references from (none by default: then
+ * they are an error). */
+void mf_reader_set_chain(struct mf_reader *r, mf_chain_fn fn, void *ctx);
+/* Whether this archive is an index file or was opened index-only. */
+int mf_reader_index_only(const struct mf_reader *r);
+/* Messages of a delta with at least one chain reference. */
+uint64_t mf_reader_chain_messages(const struct mf_reader *r);
 /* Streams the blobs of refs to sink and checks the whole against `hash`
  * (a message hash; NULL skips the check, for extras). */
 int mf_reader_emit(struct mf_reader *r, const struct mf_blobref *refs, uint32_t nrefs,
                    uint64_t size, const uint8_t *hash, mf_sink_fn sink, void *ctx,
                    struct mf_error *err) MF_WUR;
 /* Reads every message and extra once: all frames decode and every message
- * matches its hash. */
+ * matches its hash. Messages of a delta that reference the chain are checked
+ * only if a chain source is set; otherwise they are counted in *skipped
+ * (may be NULL). */
 int mf_reader_verify_content(struct mf_reader *r, void (*progress)(void *, uint64_t, uint64_t),
-                             void *ctx, struct mf_error *err) MF_WUR;
+                             void *ctx, uint64_t *skipped, struct mf_error *err) MF_WUR;
 void mf_reader_free(struct mf_reader **r);
 
 #endif

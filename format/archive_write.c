@@ -31,7 +31,12 @@ const char mf_format_text[] =
 
 #define INDEX_MEM_MAX (4u * 1024 * 1024)
 
-enum state { ST_TOP, ST_USER, ST_MAILBOX, ST_MESSAGE, ST_FINISHED, ST_FAILED };
+/* ST_MBDELTA: a delta's mailbox before its MAILBOX_DELTA; ST_CHANGES: after
+ * FLAGS or EXPUNGE records; ST_GONE: after MAILBOX_GONE records (user) or
+ * USER_GONE records (top) */
+enum state {
+    ST_TOP, ST_USER, ST_MBDELTA, ST_MAILBOX, ST_MESSAGE, ST_CHANGES, ST_FINISHED, ST_FAILED
+};
 
 struct mf_writer {
     struct mf_writer_opts o;
@@ -67,6 +72,11 @@ struct mf_writer {
     struct mf_blobref *crefs;
     size_t ncrefs, crefs_cap;
     uint64_t csize;
+    /* delta */
+    uint8_t mb_kind;
+    int state_given, mbox_gone, user_gone, expunged;
+    uint8_t given_state[MF_HASH_BYTES];
+    uint32_t last_flags_uid;
     /* result */
     struct mf_manifest manifest;
     uint8_t archive_id[MF_ARCHIVE_ID_BYTES];
@@ -187,7 +197,7 @@ static int set_last(struct mf_buf *last, struct mf_str s)
 
 int mf_writer_begin_user(struct mf_writer *w, const struct mf_rec_user *u, struct mf_error *err)
 {
-    if (w->st != ST_TOP)
+    if (w->st != ST_TOP || w->user_gone)
         return bad_state(w, err, "begin_user");
     if (u->name.n == 0 || u->name.n > MF_USER_NAME_MAX || memchr(u->name.p, '\0', u->name.n))
         return mf_err(err, MF_EUSAGE, "invalid user name"), fail(w);
@@ -200,6 +210,7 @@ int mf_writer_begin_user(struct mf_writer *w, const struct mf_rec_user *u, struc
         return mf_err_nomem(err), fail(w);
     memset(&w->uend, 0, sizeof w->uend);
     w->have_mailbox = 0;
+    w->mbox_gone = 0;
     w->stats.users++;
     w->st = ST_USER;
     return record_done(w, mf_enc_user(&w->idx, &w->scratch, u), err);
@@ -306,7 +317,7 @@ static void free_keywords(struct mf_writer *w)
 int mf_writer_begin_mailbox(struct mf_writer *w, const struct mf_rec_mailbox *m,
                             struct mf_error *err)
 {
-    if (w->st != ST_USER)
+    if (w->st != ST_USER || w->mbox_gone)
         return bad_state(w, err, "begin_mailbox");
     if (!ascending(&w->last_mailbox, w->have_mailbox, m->stored)) {
         mf_err(err, MF_EUSAGE, "mailbox %.*s: mailboxes must be unique and in ascending order",
@@ -338,9 +349,12 @@ int mf_writer_begin_mailbox(struct mf_writer *w, const struct mf_rec_mailbox *m,
     mf_hash_init(&w->state, MF_HK_STATE);
     w->mbox_messages = 0;
     w->last_uid = 0;
+    w->last_flags_uid = 0;
+    w->state_given = w->expunged = 0;
+    w->mb_kind = MF_DELTA_NEW;
     w->uend.nmailboxes++;
     w->stats.mailboxes++;
-    w->st = ST_MAILBOX;
+    w->st = w->o.delta ? ST_MBDELTA : ST_MAILBOX;
     return record_done(w, mf_enc_mailbox(&w->idx, &w->scratch, m), err);
 }
 
@@ -555,10 +569,16 @@ int mf_writer_message_content(struct mf_writer *w, const struct mf_rec_message *
 int mf_writer_end_mailbox(struct mf_writer *w, struct mf_error *err)
 {
     struct mf_rec_mailbox_end e;
-    if (w->st != ST_MAILBOX)
+    if (w->st != ST_MAILBOX && w->st != ST_CHANGES)
         return bad_state(w, err, "end_mailbox");
     e.nmessages = w->mbox_messages;
     mf_hash_final(&w->state, e.state);
+    if (w->o.delta) {
+        if (!w->state_given)
+            return mf_err(err, MF_EINTERNAL, "archive writer: a delta mailbox needs its state"),
+                   fail(w);
+        memcpy(e.state, w->given_state, MF_HASH_BYTES);
+    }
     free_keywords(w);
     w->st = ST_USER;
     return record_done(w, mf_enc_mailbox_end(&w->idx, &w->scratch, &e), err);
@@ -571,6 +591,117 @@ int mf_writer_end_user(struct mf_writer *w, struct mf_error *err)
     mf_buf_reset(&w->last_mailbox);
     w->st = ST_TOP;
     return record_done(w, mf_enc_user_end(&w->idx, &w->scratch, &w->uend), err);
+}
+
+/* ---- delta records ---- */
+
+int mf_writer_mailbox_delta(struct mf_writer *w, const struct mf_rec_mailbox_delta *d,
+                            struct mf_error *err)
+{
+    if (w->st != ST_MBDELTA)
+        return bad_state(w, err, "mailbox_delta");
+    if (d->kind > MF_DELTA_RESET)
+        return mf_err(err, MF_EINTERNAL, "unknown mailbox delta kind"), fail(w);
+    w->mb_kind = d->kind;
+    w->st = ST_MAILBOX;
+    return record_done(w, mf_enc_mailbox_delta(&w->idx, &w->scratch, d), err);
+}
+
+int mf_writer_chain_blob(struct mf_writer *w, const uint8_t id[MF_HASH_BYTES], size_t n,
+                         const uint8_t guid[MF_GUID_BYTES], uint32_t uid, uint64_t offset,
+                         struct mf_error *err)
+{
+    struct mf_blobref *r;
+    if (w->st != ST_MESSAGE || !w->o.delta)
+        return bad_state(w, err, "chain_blob");
+    if (n == 0 || n > MF_BLOB_MAX || w->msg.size + n > MF_MESSAGE_MAX)
+        return mf_err(err, MF_EUSAGE, "chain blob of %zu bytes", n), fail(w);
+    if (w->nrefs == w->refs_cap) {
+        size_t ncap = w->refs_cap == 0 ? 16 : w->refs_cap * 2;
+        struct mf_blobref *nr;
+        if (ncap > MF_REFS_MAX)
+            ncap = MF_REFS_MAX;
+        if (w->nrefs >= ncap)
+            return mf_err(err, MF_EUSAGE, "message has too many parts (over %u blobs)",
+                          MF_REFS_MAX),
+                   fail(w);
+        nr = mf_realloc(w->refs, ncap * sizeof *nr);
+        if (nr == NULL)
+            return mf_err_nomem(err), fail(w);
+        w->refs = nr;
+        w->refs_cap = ncap;
+    }
+    r = &w->refs[w->nrefs++];
+    memset(r, 0, sizeof *r);
+    r->flags = MF_REF_HAS_ID;
+    memcpy(r->id, id, MF_HASH_BYTES);
+    r->len = n;
+    r->loc = MF_LOC_CHAIN;
+    memcpy(r->chain_guid, guid, MF_GUID_BYTES);
+    r->chain_uid = uid;
+    r->chain_offset = offset;
+    w->stats.blob_refs++;
+    w->stats.dedup_bytes += n;
+    w->msg.size += n;
+    return 0;
+}
+
+int mf_writer_flags(struct mf_writer *w, const struct mf_rec_flags *f, struct mf_error *err)
+{
+    if ((w->st != ST_MAILBOX && w->st != ST_CHANGES) || w->mb_kind != MF_DELTA_CHANGES ||
+        w->expunged)
+        return bad_state(w, err, "flags");
+    if (f->uid <= w->last_flags_uid)
+        return mf_err(err, MF_EINTERNAL, "flag changes must be in ascending UID order"), fail(w);
+    for (uint32_t i = 0; i < f->nadded; i++)
+        if (f->added[i] >= w->nkw || (i > 0 && f->added[i] <= f->added[i - 1]))
+            return mf_err(err, MF_EINTERNAL, "flag change %u: bad keyword list", f->uid), fail(w);
+    for (uint32_t i = 0; i < f->nremoved; i++)
+        if (f->removed[i] >= w->nkw || (i > 0 && f->removed[i] <= f->removed[i - 1]))
+            return mf_err(err, MF_EINTERNAL, "flag change %u: bad keyword list", f->uid), fail(w);
+    w->last_flags_uid = f->uid;
+    w->st = ST_CHANGES;
+    return record_done(w, mf_enc_flags(&w->idx, &w->scratch, f), err);
+}
+
+int mf_writer_expunge(struct mf_writer *w, const struct mf_rec_expunge *e, struct mf_error *err)
+{
+    if ((w->st != ST_MAILBOX && w->st != ST_CHANGES) || w->mb_kind != MF_DELTA_CHANGES ||
+        w->expunged || e->nranges == 0)
+        return bad_state(w, err, "expunge");
+    w->expunged = 1;
+    w->st = ST_CHANGES;
+    return record_done(w, mf_enc_expunge(&w->idx, &w->scratch, e), err);
+}
+
+void mf_writer_set_state(struct mf_writer *w, const uint8_t state[MF_HASH_BYTES])
+{
+    memcpy(w->given_state, state, MF_HASH_BYTES);
+    w->state_given = 1;
+}
+
+int mf_writer_mailbox_gone(struct mf_writer *w, const struct mf_rec_mailbox_gone *g,
+                           struct mf_error *err)
+{
+    if (w->st != ST_USER || !w->o.delta)
+        return bad_state(w, err, "mailbox_gone");
+    w->mbox_gone = 1;
+    return record_done(w, mf_enc_mailbox_gone(&w->idx, &w->scratch, g), err);
+}
+
+int mf_writer_user_gone(struct mf_writer *w, const struct mf_rec_user_gone *g,
+                        struct mf_error *err)
+{
+    if (w->st != ST_TOP || !w->o.delta)
+        return bad_state(w, err, "user_gone");
+    w->user_gone = 1;
+    return record_done(w, mf_enc_user_gone(&w->idx, &w->scratch, g), err);
+}
+
+int mf_writer_has_blob(const struct mf_writer *w, const uint8_t id[MF_HASH_BYTES])
+{
+    struct mf_blobloc loc;
+    return mf_blobset_get(w->seen, id, &loc);
 }
 
 /* ---- finish ---- */
@@ -730,8 +861,36 @@ static void host_label(char *out, size_t cap, const char *given)
     out[n] = '\0';
 }
 
+/* FORMAT, MANIFEST, MANIFEST.minisig and the index segments: the head of the
+ * archive, and the whole of an index file. */
+static int write_head(struct mf_tar_writer *t, const struct mf_manifest *m,
+                      const struct mf_buf *man, const struct mf_buf *sig, int seg_fd,
+                      const struct seg *segs, size_t nsegs, struct mf_error *err)
+{
+    if (mf_tarw_member(t, MF_MEMBER_FORMAT, strlen(mf_format_text), err) < 0 ||
+        mf_tarw_data(t, mf_format_text, strlen(mf_format_text), err) < 0 ||
+        mf_tarw_member(t, MF_MEMBER_MANIFEST, man->len, err) < 0 ||
+        mf_tarw_data(t, man->p, man->len, err) < 0 ||
+        mf_tarw_member(t, MF_MEMBER_SIG, sig->len, err) < 0 ||
+        mf_tarw_data(t, sig->p, sig->len, err) < 0)
+        return -1;
+    for (size_t i = 0; i < nsegs; i++) {
+        const struct mf_member_info *mi = &m->members[1 + i];
+        if (mf_tarw_member(t, mi->name, mi->size, err) < 0 ||
+            copy_spool(t, seg_fd, segs[i].off, segs[i].size, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int mf_writer_finish(struct mf_writer *w, int out_fd, const struct mf_seckey *sk,
                      struct mf_error *err)
+{
+    return mf_writer_finish_with_index(w, out_fd, -1, sk, err);
+}
+
+int mf_writer_finish_with_index(struct mf_writer *w, int out_fd, int index_fd,
+                                const struct mf_seckey *sk, struct mf_error *err)
 {
     struct segmenter s;
     struct mf_buf head, sig, man;
@@ -758,7 +917,7 @@ int mf_writer_finish(struct mf_writer *w, int out_fd, const struct mf_seckey *sk
 
     /* index: HEADER, PACK records, the spooled records, END */
     memset(&h, 0, sizeof h);
-    h.kind = MF_KIND_FULL;
+    h.kind = w->o.delta ? MF_KIND_DELTA : MF_KIND_FULL;
     memcpy(h.archive_id, w->archive_id, sizeof h.archive_id);
     h.users = w->stats.users;
     h.mailboxes = w->stats.mailboxes;
@@ -801,7 +960,12 @@ int mf_writer_finish(struct mf_writer *w, int out_fd, const struct mf_seckey *sk
     /* manifest */
     mf_manifest_init(&w->manifest);
     memcpy(w->manifest.archive_id, w->archive_id, sizeof w->archive_id);
-    w->manifest.kind = MF_KIND_FULL;
+    w->manifest.kind = w->o.delta ? MF_KIND_DELTA : MF_KIND_FULL;
+    if (w->o.delta) {
+        w->manifest.chain = w->o.base_chain + 1;
+        memcpy(w->manifest.base_id, w->o.base_id, MF_ARCHIVE_ID_BYTES);
+        memcpy(w->manifest.base_manifest, w->o.base_manifest, MF_HASH_BYTES);
+    }
     w->manifest.created = w->created;
     host_label(w->manifest.host, sizeof w->manifest.host, w->o.host);
     snprintf(w->manifest.tool, sizeof w->manifest.tool, "mailferry %s", MF_TOOL_VERSION);
@@ -835,22 +999,17 @@ int mf_writer_finish(struct mf_writer *w, int out_fd, const struct mf_seckey *sk
     if (mf_sign(sk, man.p, man.len, tc, &sig, err) < 0)
         goto out;
 
-    /* the tar */
-    if (mf_tarw_open(&t, out_fd, w->created, err) < 0)
-        goto out;
-    if (mf_tarw_member(t, MF_MEMBER_FORMAT, strlen(mf_format_text), err) < 0 ||
-        mf_tarw_data(t, mf_format_text, strlen(mf_format_text), err) < 0 ||
-        mf_tarw_member(t, MF_MEMBER_MANIFEST, man.len, err) < 0 ||
-        mf_tarw_data(t, man.p, man.len, err) < 0 ||
-        mf_tarw_member(t, MF_MEMBER_SIG, sig.len, err) < 0 ||
-        mf_tarw_data(t, sig.p, sig.len, err) < 0)
-        goto out;
-    for (size_t i = 0; i < s.nsegs; i++) {
-        const struct mf_member_info *m = &w->manifest.members[1 + i];
-        if (mf_tarw_member(t, m->name, m->size, err) < 0 ||
-            copy_spool(t, s.fd, s.segs[i].off, s.segs[i].size, err) < 0)
+    /* the index file, then the tar */
+    if (index_fd >= 0) {
+        if (mf_tarw_open(&t, index_fd, w->created, err) < 0 ||
+            write_head(t, &w->manifest, &man, &sig, s.fd, s.segs, s.nsegs, err) < 0 ||
+            mf_tarw_close(t, err) < 0)
             goto out;
+        mf_tarw_free(&t);
     }
+    if (mf_tarw_open(&t, out_fd, w->created, err) < 0 ||
+        write_head(t, &w->manifest, &man, &sig, s.fd, s.segs, s.nsegs, err) < 0)
+        goto out;
     for (size_t i = 0; i < npacks; i++) {
         const struct mf_packw_pack *pk = mf_packw_pack(w->packs, i);
         const struct mf_member_info *m = &w->manifest.members[1 + s.nsegs + i];

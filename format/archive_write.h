@@ -31,6 +31,11 @@ struct mf_writer_opts {
     /* Fixed id and time for reproducible test vectors; all-zero id = random. */
     uint8_t fixed_id[MF_ARCHIVE_ID_BYTES];
     int64_t fixed_created;
+    /* A delta archive (spec 14): its base and the base's chain number. */
+    int delta;
+    uint8_t base_id[MF_ARCHIVE_ID_BYTES];
+    uint8_t base_manifest[MF_HASH_BYTES];
+    uint64_t base_chain;
 };
 
 struct mf_writer_stats {
@@ -76,6 +81,29 @@ void mf_writer_set_vsize(struct mf_writer *w, uint64_t vsize);
 int mf_writer_end_message(struct mf_writer *w, struct mf_error *err) MF_WUR;
 int mf_writer_end_mailbox(struct mf_writer *w, struct mf_error *err) MF_WUR;
 int mf_writer_end_user(struct mf_writer *w, struct mf_error *err) MF_WUR;
+/* Delta archives (spec 14.3). After begin_mailbox comes mailbox_delta; a
+ * message may use blobs of the base chain (chain_blob, instead of blob);
+ * after the messages come flags records (ascending UID) and at most one
+ * expunge; set_state gives the mailbox's state hash at delta time (the
+ * writer cannot compute it: unchanged messages are not in the delta) before
+ * end_mailbox. mailbox_gone follows the user's last mailbox, user_gone the
+ * last user. */
+int mf_writer_mailbox_delta(struct mf_writer *w, const struct mf_rec_mailbox_delta *d,
+                            struct mf_error *err) MF_WUR;
+int mf_writer_chain_blob(struct mf_writer *w, const uint8_t id[MF_HASH_BYTES], size_t n,
+                         const uint8_t guid[MF_GUID_BYTES], uint32_t uid, uint64_t offset,
+                         struct mf_error *err) MF_WUR;
+int mf_writer_flags(struct mf_writer *w, const struct mf_rec_flags *f, struct mf_error *err) MF_WUR;
+int mf_writer_expunge(struct mf_writer *w, const struct mf_rec_expunge *e,
+                      struct mf_error *err) MF_WUR;
+void mf_writer_set_state(struct mf_writer *w, const uint8_t state[MF_HASH_BYTES]);
+int mf_writer_mailbox_gone(struct mf_writer *w, const struct mf_rec_mailbox_gone *g,
+                           struct mf_error *err) MF_WUR;
+int mf_writer_user_gone(struct mf_writer *w, const struct mf_rec_user_gone *g,
+                        struct mf_error *err) MF_WUR;
+/* Whether a blob with this id is stored in this archive already. */
+int mf_writer_has_blob(const struct mf_writer *w, const uint8_t id[MF_HASH_BYTES]);
+
 /* Content stored ahead of its index record, for sources that cannot be read
  * in index order (a tarball): store a message's blobs between
  * content_begin and content_end at any time before finish, keep the
@@ -100,6 +128,9 @@ int mf_writer_message_content(struct mf_writer *w, const struct mf_rec_message *
 /* Completes the archive and writes it to out_fd, signed with sk. */
 int mf_writer_finish(struct mf_writer *w, int out_fd, const struct mf_seckey *sk,
                      struct mf_error *err) MF_WUR;
+/* The same, and also its index file (spec 14.7) to index_fd. */
+int mf_writer_finish_with_index(struct mf_writer *w, int out_fd, int index_fd,
+                                const struct mf_seckey *sk, struct mf_error *err) MF_WUR;
 void mf_writer_stats(const struct mf_writer *w, struct mf_writer_stats *st);
 /* The manifest written by finish (valid until free). */
 const struct mf_manifest *mf_writer_manifest(const struct mf_writer *w);

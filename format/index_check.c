@@ -4,7 +4,9 @@
 
 #include <string.h>
 
-enum phase { P_HEADER, P_PACKS, P_TOP, P_USER, P_MAILBOX, P_END };
+/* P_MBDELTA: after a delta's MAILBOX, before its MAILBOX_DELTA; P_CHANGES:
+ * after a FLAGS or EXPUNGE (no more MESSAGE records) */
+enum phase { P_HEADER, P_PACKS, P_TOP, P_USER, P_MBDELTA, P_MAILBOX, P_CHANGES, P_END };
 
 struct mf_index_check {
     const struct mf_manifest *m;
@@ -21,6 +23,16 @@ struct mf_index_check {
     uint32_t mb_nkw, mb_uidnext, last_uid;
     struct mf_buf last_user, last_mbox;
     int have_user, have_mbox;
+    /* delta archives */
+    int delta;
+    uint8_t mb_kind;                  /* the mailbox's MAILBOX_DELTA kind */
+    uint32_t last_flags_uid;
+    int mb_expunged;                  /* EXPUNGE seen in this mailbox */
+    uint32_t *mb_uids;                /* MESSAGE UIDs of a kind 0 mailbox */
+    size_t mb_nuids, mb_uids_cap;
+    int mbox_gone, user_gone;         /* *_GONE records have started */
+    uint8_t last_gone_guid[MF_GUID_BYTES];
+    uint64_t chain_messages;          /* messages with a chain reference */
 };
 
 int mf_index_check_new(struct mf_index_check **c_r, const struct mf_manifest *m,
@@ -46,6 +58,7 @@ void mf_index_check_free(struct mf_index_check **cp)
         return;
     *cp = NULL;
     mf_free(c->frames);
+    mf_free(c->mb_uids);
     mf_buf_free(&c->last_user);
     mf_buf_free(&c->last_mbox);
     mf_free(c);
@@ -54,6 +67,11 @@ void mf_index_check_free(struct mf_index_check **cp)
 const struct mf_rec_header *mf_index_check_header(const struct mf_index_check *c)
 {
     return &c->h;
+}
+
+uint64_t mf_index_check_chain_messages(const struct mf_index_check *c)
+{
+    return c->chain_messages;
 }
 
 const struct mf_frame_loc *mf_index_check_frames(const struct mf_index_check *c, size_t *n_r)
@@ -76,12 +94,22 @@ static int strictly_after(struct mf_buf *last, int have, struct mf_str s)
 #define BAD(...) mf_err(err, MF_ECORRUPT, "index: " __VA_ARGS__)
 
 static int check_refs(struct mf_index_check *c, const struct mf_blobref *refs, uint32_t n,
-                      uint64_t size, struct mf_error *err)
+                      uint64_t size, int chain_ok, struct mf_error *err)
 {
     uint64_t sum = 0;
+    int chain = 0;
     for (uint32_t i = 0; i < n; i++) {
         const struct mf_blobref *r = &refs[i];
         const struct mf_frame_loc *f;
+        if (r->loc == MF_LOC_CHAIN) {
+            if (!chain_ok)
+                return BAD("a reference to the base chain outside a delta's message");
+            if (r->len == 0)
+                return BAD("empty blob reference");
+            chain = 1;
+            sum += r->len;
+            continue;
+        }
         if (r->frame >= c->h.frames)
             return BAD("blob reference to frame %u, but the archive has %llu frames", r->frame,
                        (unsigned long long)c->h.frames);
@@ -94,6 +122,31 @@ static int check_refs(struct mf_index_check *c, const struct mf_blobref *refs, u
         return BAD("blob lengths add up to %llu bytes, the record says %llu",
                    (unsigned long long)sum, (unsigned long long)size);
     c->refs += n;
+    c->chain_messages += chain;
+    return 0;
+}
+
+static int uid_in(const uint32_t *v, size_t n, uint32_t uid)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] == uid)
+            return 1;
+        if (v[mid] < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+static int check_kw_list(struct mf_index_check *c, const uint32_t *kw, uint32_t n,
+                         struct mf_error *err)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (kw[i] >= c->mb_nkw)
+            return BAD("flag change uses keyword %u of %u", kw[i], c->mb_nkw);
     return 0;
 }
 
@@ -169,6 +222,7 @@ int mf_index_check_record(struct mf_index_check *c, const struct mf_record *rec,
                 return BAD("frame count larger than the packs can hold");
         }
         c->h = *h;
+        c->delta = h->kind == MF_KIND_DELTA;
         if (h->frames > 0) {
             c->frames = mf_calloc((size_t)h->frames, sizeof *c->frames);
             if (c->frames == NULL)
@@ -185,7 +239,7 @@ int mf_index_check_record(struct mf_index_check *c, const struct mf_record *rec,
         const struct mf_rec_user *u = &rec->u.user;
         if (c->ph == P_PACKS && enter_top(c, err) < 0)
             return -1;
-        if (c->ph != P_TOP)
+        if (c->ph != P_TOP || c->user_gone)
             return BAD("USER record out of place");
         if (!mf_utf8_printable(u->name.p, u->name.n))
             return BAD("user name is not printable UTF-8");
@@ -196,6 +250,7 @@ int mf_index_check_record(struct mf_index_check *c, const struct mf_record *rec,
             return mf_err_nomem(err);
         c->have_user = 1;
         c->have_mbox = 0;
+        c->mbox_gone = 0;
         c->u_mailboxes = c->u_messages = c->u_extras = 0;
         c->users++;
         c->ph = P_USER;
@@ -206,10 +261,10 @@ int mf_index_check_record(struct mf_index_check *c, const struct mf_record *rec,
             return BAD("EXTRA record out of place");
         c->u_extras++;
         c->extras++;
-        return check_refs(c, rec->u.extra.refs, rec->u.extra.nrefs, rec->u.extra.size, err);
+        return check_refs(c, rec->u.extra.refs, rec->u.extra.nrefs, rec->u.extra.size, 0, err);
     case MF_REC_MAILBOX: {
         const struct mf_rec_mailbox *m = &rec->u.mailbox;
-        if (c->ph != P_USER)
+        if (c->ph != P_USER || c->mbox_gone)
             return BAD("MAILBOX record out of place");
         if (!strictly_after(&c->last_mbox, c->have_mbox, m->stored))
             return BAD("mailbox %.*s out of order or repeated", (int)m->stored.n, m->stored.p);
@@ -230,15 +285,102 @@ int mf_index_check_record(struct mf_index_check *c, const struct mf_record *rec,
         c->mb_nkw = m->nkeywords;
         c->mb_uidnext = m->uidnext;
         c->last_uid = 0;
+        c->last_flags_uid = 0;
+        c->mb_expunged = 0;
+        c->mb_nuids = 0;
         c->u_mailboxes++;
         c->mailboxes++;
+        c->ph = c->delta ? P_MBDELTA : P_MAILBOX;
+        return 0;
+    }
+    case MF_REC_MAILBOX_DELTA:
+        if (c->ph != P_MBDELTA)
+            return BAD("MAILBOX_DELTA record out of place");
+        c->mb_kind = rec->u.mailbox_delta.kind;
         c->ph = P_MAILBOX;
+        return 0;
+    case MF_REC_FLAGS: {
+        const struct mf_rec_flags *f = &rec->u.flags;
+        if (!c->delta || (c->ph != P_MAILBOX && c->ph != P_CHANGES) ||
+            c->mb_kind != MF_DELTA_CHANGES || c->mb_expunged)
+            return BAD("FLAGS record out of place");
+        if (f->uid <= c->last_flags_uid)
+            return BAD("flag changes not in ascending UID order (%u after %u)", f->uid,
+                       c->last_flags_uid);
+        if (f->uid >= c->mb_uidnext || uid_in(c->mb_uids, c->mb_nuids, f->uid))
+            return BAD("flag change of UID %u, which is not a base message", f->uid);
+        if (check_kw_list(c, f->added, f->nadded, err) < 0 ||
+            check_kw_list(c, f->removed, f->nremoved, err) < 0)
+            return -1;
+        c->last_flags_uid = f->uid;
+        c->ph = P_CHANGES;
+        return 0;
+    }
+    case MF_REC_EXPUNGE: {
+        const struct mf_rec_expunge *e = &rec->u.expunge;
+        if (!c->delta || (c->ph != P_MAILBOX && c->ph != P_CHANGES) ||
+            c->mb_kind != MF_DELTA_CHANGES || c->mb_expunged)
+            return BAD("EXPUNGE record out of place");
+        for (uint32_t i = 0; i < e->nranges; i++) {
+            uint64_t end = (uint64_t)e->ranges[i].first + e->ranges[i].count;
+            if (end > c->mb_uidnext)
+                return BAD("expunged UIDs reach past the mailbox's UIDNEXT");
+            for (size_t k = 0; k < c->mb_nuids; k++)
+                if (c->mb_uids[k] >= e->ranges[i].first && c->mb_uids[k] < end)
+                    return BAD("UID %u is both added and expunged", c->mb_uids[k]);
+        }
+        c->mb_expunged = 1;
+        c->ph = P_CHANGES;
+        return 0;
+    }
+    case MF_REC_MAILBOX_GONE: {
+        const struct mf_rec_mailbox_gone *g = &rec->u.mailbox_gone;
+        if (!c->delta || c->ph != P_USER)
+            return BAD("MAILBOX_GONE record out of place");
+        if (c->mbox_gone && memcmp(g->guid, c->last_gone_guid, MF_GUID_BYTES) <= 0)
+            return BAD("removed mailboxes out of order or repeated");
+        memcpy(c->last_gone_guid, g->guid, MF_GUID_BYTES);
+        c->mbox_gone = 1;
+        return 0;
+    }
+    case MF_REC_USER_GONE: {
+        const struct mf_rec_user_gone *g = &rec->u.user_gone;
+        if (!c->delta)
+            return BAD("USER_GONE record out of place");
+        if (c->ph == P_PACKS && enter_top(c, err) < 0)
+            return -1;
+        if (c->ph != P_TOP)
+            return BAD("USER_GONE record out of place");
+        if (!mf_utf8_printable(g->name.p, g->name.n))
+            return BAD("removed user name is not printable UTF-8");
+        if (!c->user_gone) {
+            mf_buf_reset(&c->last_user);
+            c->have_user = 0;
+        }
+        if (!strictly_after(&c->last_user, c->have_user, g->name))
+            return BAD("removed user %.*s out of order or repeated", (int)g->name.n, g->name.p);
+        mf_buf_reset(&c->last_user);
+        if (mf_buf_append(&c->last_user, g->name.p, g->name.n) < 0)
+            return mf_err_nomem(err);
+        c->have_user = 1;
+        c->user_gone = 1;
         return 0;
     }
     case MF_REC_MESSAGE: {
         const struct mf_rec_message *m = &rec->u.message;
         if (c->ph != P_MAILBOX)
             return BAD("MESSAGE record out of place");
+        if (c->delta && c->mb_kind == MF_DELTA_CHANGES) {
+            if (c->mb_nuids == c->mb_uids_cap) {
+                size_t nc = c->mb_uids_cap ? c->mb_uids_cap * 2 : 64;
+                uint32_t *nv = mf_realloc(c->mb_uids, nc * sizeof *nv);
+                if (nv == NULL)
+                    return mf_err_nomem(err);
+                c->mb_uids = nv;
+                c->mb_uids_cap = nc;
+            }
+            c->mb_uids[c->mb_nuids++] = m->uid;
+        }
         if (m->uid <= c->last_uid)
             return BAD("message UIDs not ascending (%u after %u)", m->uid, c->last_uid);
         if (m->uid >= c->mb_uidnext)
@@ -252,10 +394,10 @@ int mf_index_check_record(struct mf_index_check *c, const struct mf_record *rec,
         c->mb_messages++;
         c->u_messages++;
         c->messages++;
-        return check_refs(c, m->refs, m->nrefs, m->size, err);
+        return check_refs(c, m->refs, m->nrefs, m->size, c->delta, err);
     }
     case MF_REC_MAILBOX_END:
-        if (c->ph != P_MAILBOX)
+        if (c->ph != P_MAILBOX && c->ph != P_CHANGES)
             return BAD("MAILBOX_END record out of place");
         if (rec->u.mailbox_end.nmessages != c->mb_messages)
             return BAD("mailbox %.*s: %llu messages announced, %llu present",

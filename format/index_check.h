@@ -1,5 +1,6 @@
 /* index_check.h: consistency of the record stream as a whole: the grammar
- * (HEADER, PACK*, (USER EXTRA* (MAILBOX MESSAGE* MAILBOX_END)* USER_END)*, END),
+ * (HEADER, PACK*, (USER EXTRA* (MAILBOX MESSAGE* MAILBOX_END)* USER_END)*, END;
+ * for a delta the records of spec section 14.3),
  * ordering and uniqueness, every blob reference inside a known frame, counts
  * that match, and the frame table the reader needs for random access. */
 #ifndef MF_INDEX_CHECK_H
@@ -32,6 +33,8 @@ int mf_index_check_record(struct mf_index_check *c, const struct mf_record *rec,
 /* After the last segment: the stream must have ended with END. */
 int mf_index_check_done(struct mf_index_check *c, struct mf_error *err) MF_WUR;
 const struct mf_rec_header *mf_index_check_header(const struct mf_index_check *c);
+/* Messages of a delta with at least one reference to the base chain. */
+uint64_t mf_index_check_chain_messages(const struct mf_index_check *c);
 /* The frame table (valid after the PACK records); ownership stays. */
 const struct mf_frame_loc *mf_index_check_frames(const struct mf_index_check *c, size_t *n_r);
 

@@ -128,8 +128,14 @@ static void enc_refs(struct mf_buf *b, const struct mf_blobref *refs, uint32_t n
             mf_buf_append(b, r->id, MF_HASH_BYTES);
         mf_buf_uv(b, r->len);
         mf_buf_u8(b, r->loc);
-        mf_buf_uv(b, r->frame);
-        mf_buf_uv(b, r->offset);
+        if (r->loc == MF_LOC_CHAIN) {
+            mf_buf_append(b, r->chain_guid, MF_GUID_BYTES);
+            mf_buf_uv(b, r->chain_uid);
+            mf_buf_uv(b, r->chain_offset);
+        } else {
+            mf_buf_uv(b, r->frame);
+            mf_buf_uv(b, r->offset);
+        }
     }
 }
 
@@ -256,6 +262,62 @@ int mf_enc_end(struct mf_buf *out, struct mf_buf *pl, const struct mf_rec_end *e
     return finish(out, pl, MF_REC_END);
 }
 
+static void enc_u32s(struct mf_buf *b, const uint32_t *v, uint32_t n)
+{
+    mf_buf_uv(b, n);
+    for (uint32_t i = 0; i < n; i++)
+        mf_buf_uv(b, v[i]);
+}
+
+int mf_enc_mailbox_delta(struct mf_buf *out, struct mf_buf *pl,
+                         const struct mf_rec_mailbox_delta *d)
+{
+    mf_buf_reset(pl);
+    mf_buf_u8(pl, d->kind);
+    enc_mstr(pl, d->base_stored);
+    mf_buf_uv(pl, d->base_uidvalidity);
+    mf_buf_uv(pl, d->base_uidnext);
+    return finish(out, pl, MF_REC_MAILBOX_DELTA);
+}
+
+int mf_enc_expunge(struct mf_buf *out, struct mf_buf *pl, const struct mf_rec_expunge *e)
+{
+    mf_buf_reset(pl);
+    mf_buf_uv(pl, e->nranges);
+    for (uint32_t i = 0; i < e->nranges; i++) {
+        mf_buf_uv(pl, e->ranges[i].first);
+        mf_buf_uv(pl, e->ranges[i].count);
+    }
+    return finish(out, pl, MF_REC_EXPUNGE);
+}
+
+int mf_enc_flags(struct mf_buf *out, struct mf_buf *pl, const struct mf_rec_flags *f)
+{
+    mf_buf_reset(pl);
+    mf_buf_uv(pl, f->uid);
+    mf_buf_u8(pl, f->old_flags);
+    mf_buf_u8(pl, f->new_flags);
+    enc_mstr(pl, f->other_flags);
+    enc_u32s(pl, f->added, f->nadded);
+    enc_u32s(pl, f->removed, f->nremoved);
+    return finish(out, pl, MF_REC_FLAGS);
+}
+
+int mf_enc_mailbox_gone(struct mf_buf *out, struct mf_buf *pl, const struct mf_rec_mailbox_gone *g)
+{
+    mf_buf_reset(pl);
+    mf_buf_append(pl, g->guid, MF_GUID_BYTES);
+    enc_mstr(pl, g->base_stored);
+    return finish(out, pl, MF_REC_MAILBOX_GONE);
+}
+
+int mf_enc_user_gone(struct mf_buf *out, struct mf_buf *pl, const struct mf_rec_user_gone *g)
+{
+    mf_buf_reset(pl);
+    enc_mstr(pl, g->name);
+    return finish(out, pl, MF_REC_USER_GONE);
+}
+
 /* ---- decoding ---- */
 
 struct mf_idx_dec {
@@ -273,6 +335,10 @@ struct mf_idx_dec {
     size_t strs2_cap;
     uint32_t *u32s;
     size_t u32s_cap;
+    uint32_t *u32s2;
+    size_t u32s2_cap;
+    struct mf_uid_range *ranges;
+    size_t ranges_cap;
 };
 
 int mf_idx_dec_new(struct mf_idx_dec **d_r, struct mf_error *err)
@@ -292,6 +358,8 @@ void mf_idx_dec_free(struct mf_idx_dec **dp)
     mf_free(d->strs);
     mf_free(d->strs2);
     mf_free(d->u32s);
+    mf_free(d->u32s2);
+    mf_free(d->ranges);
     mf_free(d);
 }
 
@@ -366,12 +434,23 @@ static int dec_refs(struct mf_idx_dec *d, struct mf_cur *c, uint32_t *n_r,
         }
         r->len = mf_cur_uvmax(c, MF_BLOB_MAX);
         r->loc = mf_cur_u8(c);
-        if (r->loc != MF_LOC_FRAME) {
+        if (r->loc == MF_LOC_CHAIN) {
+            const uint8_t *g = mf_cur_bytes(c, MF_GUID_BYTES);
+            if (g != NULL)
+                memcpy(r->chain_guid, g, MF_GUID_BYTES);
+            r->chain_uid = (uint32_t)mf_cur_uvmax(c, UINT32_MAX - 1);
+            r->chain_offset = mf_cur_uvmax(c, MF_MESSAGE_MAX);
+            if (!(r->flags & MF_REF_HAS_ID)) {
+                *why = "chain reference without a blob id";
+                return -1;
+            }
+        } else if (r->loc == MF_LOC_FRAME) {
+            r->frame = (uint32_t)mf_cur_uvmax(c, UINT32_MAX - 1);
+            r->offset = (uint32_t)mf_cur_uvmax(c, MF_FRAME_RAW_MAX);
+        } else {
             *why = "unknown blob location kind";
             return -1;
         }
-        r->frame = (uint32_t)mf_cur_uvmax(c, UINT32_MAX - 1);
-        r->offset = (uint32_t)mf_cur_uvmax(c, MF_FRAME_RAW_MAX);
         if (c->bad) {
             *why = "blob reference";
             return -1;
@@ -379,6 +458,25 @@ static int dec_refs(struct mf_idx_dec *d, struct mf_cur *c, uint32_t *n_r,
     }
     *n_r = (uint32_t)n;
     *refs_r = d->refs;
+    return 0;
+}
+
+/* uv n, then n uv values below `limit`, strictly ascending */
+static int dec_u32s(struct mf_cur *c, uint32_t **arr, size_t *cap, uint64_t max_count,
+                    uint64_t limit, uint32_t *n_r, const uint32_t **v_r)
+{
+    uint64_t n = mf_cur_uvmax(c, max_count);
+    if (c->bad || n > mf_cur_left(c))
+        return -1;
+    if (grow((void **)arr, cap, (size_t)n, sizeof **arr) < 0)
+        return -1;
+    for (uint64_t i = 0; i < n; i++) {
+        (*arr)[i] = (uint32_t)mf_cur_uvmax(c, limit);
+        if (c->bad || (i > 0 && (*arr)[i] <= (*arr)[i - 1]))
+            return -1;
+    }
+    *n_r = (uint32_t)n;
+    *v_r = *arr;
     return 0;
 }
 
@@ -600,6 +698,95 @@ static int dec_payload(struct mf_idx_dec *d, uint8_t type, struct mf_cur *c, str
     case MF_REC_END:
         rec->u.end.records = mf_cur_uv(c);
         return c->bad ? -1 : 0;
+    case MF_REC_MAILBOX_DELTA: {
+        struct mf_rec_mailbox_delta *md = &rec->u.mailbox_delta;
+        md->kind = mf_cur_u8(c);
+        md->base_stored = cur_mstr(c, MF_MAILBOX_NAME_MAX);
+        md->base_uidvalidity = (uint32_t)mf_cur_uvmax(c, UINT32_MAX);
+        md->base_uidnext = (uint32_t)mf_cur_uvmax(c, UINT32_MAX);
+        if (c->bad)
+            return -1;
+        if (md->kind > MF_DELTA_RESET || !no_nul(md->base_stored) ||
+            (md->kind == MF_DELTA_NEW) !=
+                (md->base_stored.n == 0 && md->base_uidvalidity == 0 && md->base_uidnext == 0)) {
+            *why = "mailbox delta kind or base fields";
+            return -1;
+        }
+        return 0;
+    }
+    case MF_REC_EXPUNGE: {
+        struct mf_rec_expunge *e = &rec->u.expunge;
+        uint64_t n = mf_cur_uvmax(c, UINT32_MAX);
+        uint64_t next = 1;
+        if (c->bad || n == 0 || n > mf_cur_left(c) / 2) {
+            *why = "expunge range count";
+            return -1;
+        }
+        if (grow((void **)&d->ranges, &d->ranges_cap, (size_t)n, sizeof *d->ranges) < 0) {
+            *why = NULL;
+            return -1;
+        }
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t first = mf_cur_uvmax(c, UINT32_MAX - 1), count = mf_cur_uvmax(c, UINT32_MAX);
+            if (c->bad || first < next || count == 0 || first + count > UINT32_MAX) {
+                *why = "expunge ranges not ascending, empty or out of range";
+                return -1;
+            }
+            d->ranges[i].first = (uint32_t)first;
+            d->ranges[i].count = (uint32_t)count;
+            next = first + count;
+        }
+        e->nranges = (uint32_t)n;
+        e->ranges = d->ranges;
+        return 0;
+    }
+    case MF_REC_FLAGS: {
+        struct mf_rec_flags *f = &rec->u.flags;
+        f->uid = (uint32_t)mf_cur_uvmax(c, UINT32_MAX - 1);
+        f->old_flags = mf_cur_u8(c);
+        f->new_flags = mf_cur_u8(c);
+        f->other_flags = cur_mstr(c, MF_OTHER_FLAGS_MAX);
+        if (c->bad)
+            return -1;
+        if (dec_u32s(c, &d->u32s, &d->u32s_cap, MF_KEYWORDS_MAX, MF_KEYWORDS_MAX - 1, &f->nadded,
+                     &f->added) < 0 ||
+            dec_u32s(c, &d->u32s2, &d->u32s2_cap, MF_KEYWORDS_MAX, MF_KEYWORDS_MAX - 1,
+                     &f->nremoved, &f->removed) < 0) {
+            *why = "flag change keywords";
+            return -1;
+        }
+        if (f->uid == 0 || ((f->old_flags | f->new_flags) & ~MF_FLAGS_ALL) != 0 ||
+            !no_nul(f->other_flags)) {
+            *why = "flag change uid or flags";
+            return -1;
+        }
+        return 0;
+    }
+    case MF_REC_MAILBOX_GONE: {
+        struct mf_rec_mailbox_gone *g = &rec->u.mailbox_gone;
+        const uint8_t *gp = mf_cur_bytes(c, MF_GUID_BYTES);
+        if (gp != NULL)
+            memcpy(g->guid, gp, MF_GUID_BYTES);
+        g->base_stored = cur_mstr(c, MF_MAILBOX_NAME_MAX);
+        if (c->bad)
+            return -1;
+        if (!no_nul(g->base_stored)) {
+            *why = "removed mailbox name";
+            return -1;
+        }
+        return 0;
+    }
+    case MF_REC_USER_GONE: {
+        struct mf_rec_user_gone *g = &rec->u.user_gone;
+        g->name = cur_mstr(c, MF_USER_NAME_MAX);
+        if (c->bad)
+            return -1;
+        if (g->name.n == 0 || !no_nul(g->name)) {
+            *why = "removed user name";
+            return -1;
+        }
+        return 0;
+    }
     default:
         *why = "unknown record type";
         return -1;

@@ -24,6 +24,11 @@ enum mf_rec_type {
     MF_REC_MAILBOX = 0x20,
     MF_REC_MESSAGE = 0x21,
     MF_REC_MAILBOX_END = 0x22,
+    MF_REC_MAILBOX_DELTA = 0x30,  /* delta archives only (spec 14) */
+    MF_REC_EXPUNGE = 0x31,
+    MF_REC_FLAGS = 0x32,
+    MF_REC_MAILBOX_GONE = 0x33,
+    MF_REC_USER_GONE = 0x34,
     MF_REC_END = 0x7f
 };
 
@@ -41,15 +46,21 @@ struct mf_str {
 #define MF_FLAGS_ALL 0x1f
 
 #define MF_REF_HAS_ID 0x01
-#define MF_LOC_FRAME 1
+#define MF_LOC_FRAME 1   /* in a frame of this archive */
+#define MF_LOC_CHAIN 2   /* in a message of the base state (delta archives) */
 
 struct mf_blobref {
     uint8_t flags;
     uint8_t id[MF_HASH_BYTES];
     uint64_t len;
     uint8_t loc;
-    uint32_t frame;   /* global frame id (0-based, see PACK records) */
-    uint32_t offset;  /* byte offset in the frame's raw content */
+    uint32_t frame;   /* MF_LOC_FRAME: global frame id (0-based, see PACK records) */
+    uint32_t offset;  /* MF_LOC_FRAME: byte offset in the frame's raw content */
+    /* MF_LOC_CHAIN: the blob is bytes chain_offset.. of message chain_uid of the
+     * base mailbox with GUID chain_guid */
+    uint8_t chain_guid[MF_GUID_BYTES];
+    uint32_t chain_uid;
+    uint64_t chain_offset;
 };
 
 struct mf_rec_header {
@@ -159,6 +170,44 @@ struct mf_rec_end {
     uint64_t records;  /* records before END, all segments */
 };
 
+enum mf_delta_kind {
+    MF_DELTA_CHANGES = 0,  /* the base mailbox of this GUID, changed */
+    MF_DELTA_NEW = 1,      /* not in the base: complete */
+    MF_DELTA_RESET = 2     /* new UIDVALIDITY: complete, replaces the base mailbox */
+};
+
+struct mf_rec_mailbox_delta {
+    uint8_t kind;          /* enum mf_delta_kind */
+    struct mf_str base_stored;
+    uint32_t base_uidvalidity, base_uidnext;
+};
+
+struct mf_uid_range {
+    uint32_t first, count;
+};
+
+struct mf_rec_expunge {
+    uint32_t nranges;
+    const struct mf_uid_range *ranges;
+};
+
+struct mf_rec_flags {
+    uint32_t uid;
+    uint8_t old_flags, new_flags;
+    struct mf_str other_flags;
+    uint32_t nadded, nremoved;
+    const uint32_t *added, *removed;  /* keyword indexes, ascending */
+};
+
+struct mf_rec_mailbox_gone {
+    uint8_t guid[MF_GUID_BYTES];
+    struct mf_str base_stored;
+};
+
+struct mf_rec_user_gone {
+    struct mf_str name;
+};
+
 struct mf_record {
     enum mf_rec_type type;
     union {
@@ -171,6 +220,11 @@ struct mf_record {
         struct mf_rec_message message;
         struct mf_rec_mailbox_end mailbox_end;
         struct mf_rec_end end;
+        struct mf_rec_mailbox_delta mailbox_delta;
+        struct mf_rec_expunge expunge;
+        struct mf_rec_flags flags;
+        struct mf_rec_mailbox_gone mailbox_gone;
+        struct mf_rec_user_gone user_gone;
     } u;
 };
 
@@ -186,6 +240,13 @@ int mf_enc_message(struct mf_buf *out, struct mf_buf *scratch, const struct mf_r
 int mf_enc_mailbox_end(struct mf_buf *out, struct mf_buf *scratch,
                        const struct mf_rec_mailbox_end *m);
 int mf_enc_end(struct mf_buf *out, struct mf_buf *scratch, const struct mf_rec_end *e);
+int mf_enc_mailbox_delta(struct mf_buf *out, struct mf_buf *scratch,
+                         const struct mf_rec_mailbox_delta *d);
+int mf_enc_expunge(struct mf_buf *out, struct mf_buf *scratch, const struct mf_rec_expunge *e);
+int mf_enc_flags(struct mf_buf *out, struct mf_buf *scratch, const struct mf_rec_flags *f);
+int mf_enc_mailbox_gone(struct mf_buf *out, struct mf_buf *scratch,
+                        const struct mf_rec_mailbox_gone *g);
+int mf_enc_user_gone(struct mf_buf *out, struct mf_buf *scratch, const struct mf_rec_user_gone *g);
 
 struct mf_idx_dec;
 int mf_idx_dec_new(struct mf_idx_dec **d_r, struct mf_error *err) MF_WUR;

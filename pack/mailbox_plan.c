@@ -130,6 +130,16 @@ static int skip_name(const char *n)
     return n[0] == '.' || strchr(n, '\n') != NULL || strchr(n, '\r') != NULL;
 }
 
+struct mf_str mf_plan_msg_guid(const struct mf_plan_msg *m)
+{
+    struct mf_str g;
+    g.p = m->guid != NULL ? m->guid : m->name;
+    g.n = m->guid != NULL ? strlen(m->guid) : strcspn(m->name, ":");
+    if (g.n > MF_GUID_STR_MAX)
+        g.n = MF_GUID_STR_MAX;
+    return g;
+}
+
 /* The keyword index of file name letter b, creating "unknown-N" (with '?'
  * appended while that name exists) for a letter without a definition. */
 static long letter_keyword(struct mf_plan_mailbox *mb, int b, struct mf_error *err)

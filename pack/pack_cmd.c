@@ -15,6 +15,7 @@
 #include "../format/hash.h"
 #include "../format/mem.h"
 #include "../format/pool.h"
+#include "base_state.h"
 #include "packer.h"
 #include "pop3_uidl.h"
 #include "users.h"
@@ -43,6 +44,14 @@ static void help(void)
         "      --pop3-uidl-format F UIDLs for messages without a stored one, as the old\n"
         "                           server's pop3_uidl_format (%%u %%v %%f %%g, e.g. %%08Xu%%08Xv)\n"
         "      --skip-unreadable    record unreadable message files and go on\n"
+        "      --base FILE          write a delta against FILE: a full archive or delta\n"
+        "                           (only its index is read; an index file works too);\n"
+        "                           for a delta base give the whole chain in order,\n"
+        "                           --base FULL --base DELTA1 ...\n"
+        "  -p, --public FILE|DIR    keys trusted to have signed the base (default: the\n"
+        "                           public half of the secret key)\n"
+        "      --save-index FILE    also write this archive's index file, for use as a\n"
+        "                           base later without the archive\n"
         "      --no-sieve           do not pack Sieve scripts\n"
         "  -l, --level N            zstd level, 1..19 (default 3)\n"
         "  -T, --threads N          compression threads (default: one per CPU)\n"
@@ -107,6 +116,8 @@ static void on_progress(void *c, const struct mf_pack_stats *st)
     cli_progress_update(&x->prog, st->messages, st->bytes, 0);
 }
 
+/* An output file is written under a name that does not look like an archive
+ * and renamed when complete; "-" is standard output. */
 static int open_output(const char *out, char **tmp_r, struct mf_error *err)
 {
     char *tmp;
@@ -119,7 +130,6 @@ static int open_output(const char *out, char **tmp_r, struct mf_error *err)
     tmp = mf_malloc(n);
     if (tmp == NULL)
         return mf_err_nomem(err);
-    /* written under a name that does not look like an archive, renamed when complete */
     snprintf(tmp, n, "%s.partial-XXXXXX", out);
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
@@ -132,10 +142,55 @@ static int open_output(const char *out, char **tmp_r, struct mf_error *err)
     return fd;
 }
 
+static int commit_output(const char *out, int *fd, char **tmp, struct mf_error *err)
+{
+    if (*tmp == NULL)
+        return 0;
+    if (fsync(*fd) < 0 || close(*fd) < 0) {
+        *fd = -1;
+        return mf_err_sys(err, MF_EIO, errno, "%s", out);
+    }
+    *fd = -1;
+    if (rename(*tmp, out) < 0)
+        return mf_err_sys(err, MF_EIO, errno, "rename %s to %s", *tmp, out);
+    mf_free(*tmp);
+    *tmp = NULL;
+    return mf_fsync_parent(out, err);
+}
+
+static void abort_output(int fd, char *tmp)
+{
+    if (fd >= 0 && fd != STDOUT_FILENO)
+        close(fd);
+    if (tmp != NULL)
+        unlink(tmp);
+}
+
+/* Users of the base state before `name` (or all, with name NULL) are gone
+ * from the source: collected for USER_GONE records. */
+static int base_skip_to(struct mf_base_chain *chain, struct mf_base_user **bu, const char *name,
+                        char ***gone, size_t *ngone, struct mf_error *err)
+{
+    while (*bu != NULL && (name == NULL || strcmp((*bu)->name, name) < 0)) {
+        char **nv = mf_realloc(*gone, (*ngone + 1) * sizeof *nv);
+        if (nv == NULL)
+            return mf_err_nomem(err);
+        *gone = nv;
+        nv[*ngone] = (*bu)->name;
+        (*bu)->name = NULL;
+        (*ngone)++;
+        mf_base_user_free(*bu);
+        *bu = NULL;
+        if (mf_base_next_user(chain, bu, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int cmd_pack(int argc, char **argv)
 {
     enum { O_USERS = 256, O_LAYOUT, O_MLAYOUT, O_POP3, O_SKIPUNR, O_NOSIEVE, O_TMPDIR, O_JSON,
-           O_FROMTAR };
+           O_FROMTAR, O_BASE, O_SAVEIDX };
     static const struct option opts[] = {{"secret", required_argument, 0, 's'},
                                          {"output", required_argument, 0, 'o'},
                                          {"users", required_argument, 0, O_USERS},
@@ -149,6 +204,9 @@ int cmd_pack(int argc, char **argv)
                                          {"tmpdir", required_argument, 0, O_TMPDIR},
                                          {"json", no_argument, 0, O_JSON},
                                          {"from-tar", required_argument, 0, O_FROMTAR},
+                                         {"base", required_argument, 0, O_BASE},
+                                         {"public", required_argument, 0, 'p'},
+                                         {"save-index", required_argument, 0, O_SAVEIDX},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -161,8 +219,14 @@ int cmd_pack(int argc, char **argv)
     struct mf_seckey *sk = NULL;
     struct mf_error err;
     struct ctx x;
-    char *tmp = NULL;
-    int c, json = 0, fd = -1, rc = 0;
+    char *tmp = NULL, *itmp = NULL;
+    char **bases = NULL, **pubs = NULL, **gone = NULL;
+    size_t nbases = 0, npubs = 0, ngone = 0;
+    const char *save_index = NULL;
+    struct mf_base_chain *chain = NULL;
+    struct mf_base_user *bu = NULL;
+    struct mf_pubkey *keys = NULL;
+    int c, json = 0, fd = -1, ifd = -1, rc = 0;
     double t0 = cli_now();
     memset(&po, 0, sizeof po);
     memset(&wo, 0, sizeof wo);
@@ -171,9 +235,19 @@ int cmd_pack(int argc, char **argv)
     mf_err_clear(&err);
     wo.threads = -1;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "s:o:l:T:qh", opts, NULL)) != -1) {
+    bases = mf_calloc((size_t)argc + 1, sizeof *bases);
+    pubs = mf_calloc((size_t)argc + 1, sizeof *pubs);
+    if (bases == NULL || pubs == NULL) {
+        mf_free(bases);
+        mf_free(pubs);
+        return 3;
+    }
+    while ((c = getopt_long(argc, argv, "s:o:p:l:T:qh", opts, NULL)) != -1) {
         switch (c) {
         case 's': sec = optarg; break;
+        case O_BASE: bases[nbases++] = optarg; break;
+        case 'p': pubs[npubs++] = optarg; break;
+        case O_SAVEIDX: save_index = optarg; break;
         case 'o': out = optarg; break;
         case O_USERS: users_file = optarg; break;
         case O_LAYOUT: layout_tmpl = optarg; break;
@@ -185,12 +259,14 @@ int cmd_pack(int argc, char **argv)
             else if (strcmp(optarg, "fs") == 0)
                 po.layout = MF_LAYOUT_FS;
             else
-                return cli_usage("pack", "--maildir-layout is auto, maildir++ or fs");
+                return mf_free(bases), mf_free(pubs),
+                       cli_usage("pack", "--maildir-layout is auto, maildir++ or fs");
             break;
         case O_POP3: {
             const char *why;
             if (!mf_pop3_format_valid(optarg, &why))
-                return cli_usage("pack", "--pop3-uidl-format: %s", why);
+                return mf_free(bases), mf_free(pubs),
+                       cli_usage("pack", "--pop3-uidl-format: %s", why);
             po.pop3_format = optarg;
             break;
         }
@@ -199,25 +275,33 @@ int cmd_pack(int argc, char **argv)
         case 'l':
             wo.level = atoi(optarg);
             if (wo.level < 1 || wo.level > 19)
-                return cli_usage("pack", "--level is 1..19");
+                return mf_free(bases), mf_free(pubs), cli_usage("pack", "--level is 1..19");
             break;
         case 'T':
             wo.threads = atoi(optarg);
             if (wo.threads < 0 || wo.threads > 256)
-                return cli_usage("pack", "--threads is 0..256");
+                return mf_free(bases), mf_free(pubs), cli_usage("pack", "--threads is 0..256");
             break;
         case O_TMPDIR: wo.tmpdir = optarg; break;
         case O_JSON: json = 1; break;
         case O_FROMTAR: from_tar = optarg; break;
         case 'q': x.quiet = 1; break;
-        case 'h': help(); return 0;
-        default: return cli_usage("pack", "unknown option");
+        case 'h': help(); mf_free(bases); mf_free(pubs); return 0;
+        default: mf_free(bases); mf_free(pubs); return cli_usage("pack", "unknown option");
         }
     }
-    if (sec == NULL || out == NULL)
+    if (sec == NULL || out == NULL) {
+        mf_free(bases);
+        mf_free(pubs);
         return cli_usage("pack", "-s SECKEY and -o OUT are required");
+    }
     if (mf_crypto_init(&err) < 0)
-        return cli_fail("pack", &err);
+        goto fail;
+    if (nbases > 0 && from_tar != NULL) {
+        mf_err(&err, MF_EUSAGE, "--base with --from-tar is not supported; extract the store "
+                                "or pack it in full");
+        goto fail;
+    }
     for (int i = optind; i < argc; i++)
         if (mf_users_add_arg(&users, argv[i], &err) < 0)
             goto fail;
@@ -238,6 +322,36 @@ int cmd_pack(int argc, char **argv)
         goto fail;
     if (mf_seckey_load(sec, cli_password, NULL, &sk, &err) < 0)
         goto fail;
+    if (nbases > 0) {
+        struct mf_reader_opts ro;
+        size_t nkeys = 0;
+        if (npubs > 0 && cli_load_pubkeys(pubs, npubs, &keys, &nkeys, &err) < 0)
+            goto fail;
+        if (npubs == 0) {
+            /* the base was signed with this key: its public half is in it */
+            keys = mf_calloc(1, sizeof *keys);
+            if (keys == NULL) {
+                mf_err_nomem(&err);
+                goto fail;
+            }
+            memcpy(keys->keyid, sk->keyid, sizeof keys->keyid);
+            memcpy(keys->pk, sk->sk + 32, sizeof keys->pk);
+            nkeys = 1;
+        }
+        memset(&ro, 0, sizeof ro);
+        ro.keys = keys;
+        ro.nkeys = nkeys;
+        ro.tmpdir = wo.tmpdir;
+        if (mf_base_open(&chain, bases, nbases, &ro, &err) < 0)
+            goto fail;
+        wo.delta = 1;
+        po.delta = 1;
+        memcpy(wo.base_id, mf_base_manifest(chain)->archive_id, MF_ARCHIVE_ID_BYTES);
+        memcpy(wo.base_manifest, mf_base_manifest_hash(chain), MF_HASH_BYTES);
+        wo.base_chain = mf_base_manifest(chain)->chain;
+        if (mf_base_next_user(chain, &bu, &err) < 0)
+            goto fail;
+    }
     if (wo.threads < 0)
         wo.threads = mf_cpu_count();
     po.threads = wo.threads;
@@ -251,34 +365,55 @@ int cmd_pack(int argc, char **argv)
             goto fail;
         }
     } else {
-        for (size_t i = 0; i < users.n; i++)
-            if (mf_packer_user(pk, users.v[i].name, users.v[i].maildir, &err) < 0) {
-                cli_progress_done(&x.prog);
+        for (size_t i = 0; i < users.n; i++) {
+            const char *name = users.v[i].name;
+            int matched;
+            if (chain != NULL &&
+                base_skip_to(chain, &bu, name, &gone, &ngone, &err) < 0)
                 goto fail;
+            matched = bu != NULL && strcmp(bu->name, name) == 0;
+            if (chain != NULL && mf_packer_set_base(pk, matched ? bu : NULL, &err) < 0)
+                goto fail;
+            if (mf_packer_user(pk, name, users.v[i].maildir, &err) < 0)
+                goto fail;
+            if (matched) {
+                if (mf_packer_set_base(pk, NULL, &err) < 0)
+                    goto fail;
+                mf_base_user_free(bu);
+                bu = NULL;
+                if (mf_base_next_user(chain, &bu, &err) < 0)
+                    goto fail;
             }
+        }
+        if (chain != NULL) {
+            if (base_skip_to(chain, &bu, NULL, &gone, &ngone, &err) < 0)
+                goto fail;
+            for (size_t i = 0; i < ngone; i++) {
+                struct mf_rec_user_gone g = {{gone[i], strlen(gone[i])}};
+                if (mf_writer_user_gone(w, &g, &err) < 0)
+                    goto fail;
+                if (!x.quiet)
+                    fprintf(stderr, "mailferry pack: user %s of the base is not in this pack; "
+                                    "recorded as removed\n", gone[i]);
+            }
+        }
     }
     cli_progress_update(&x.prog, mf_packer_stats(pk)->messages, mf_packer_stats(pk)->bytes, 1);
     fd = open_output(out, &tmp, &err);
     if (fd < 0)
         goto fail;
-    if (mf_writer_finish(w, fd, sk, &err) < 0)
-        goto fail;
-    if (tmp != NULL) {
-        if (fsync(fd) < 0 || close(fd) < 0) {
-            mf_err_sys(&err, MF_EIO, errno, "%s", out);
-            fd = -1;
+    if (save_index != NULL) {
+        if (strcmp(save_index, "-") == 0) {
+            mf_err(&err, MF_EUSAGE, "--save-index needs a file name");
             goto fail;
         }
-        fd = -1;
-        if (rename(tmp, out) < 0) {
-            mf_err_sys(&err, MF_EIO, errno, "rename %s to %s", tmp, out);
-            goto fail;
-        }
-        mf_free(tmp);
-        tmp = NULL;
-        if (mf_fsync_parent(out, &err) < 0)
+        if ((ifd = open_output(save_index, &itmp, &err)) < 0)
             goto fail;
     }
+    if (mf_writer_finish_with_index(w, fd, ifd, sk, &err) < 0 ||
+        commit_output(out, &fd, &tmp, &err) < 0 ||
+        (save_index != NULL && commit_output(save_index, &ifd, &itmp, &err) < 0))
+        goto fail;
     cli_progress_done(&x.prog);
     {
         const struct mf_pack_stats *ps = mf_packer_stats(pk);
@@ -307,6 +442,22 @@ int cmd_pack(int argc, char **argv)
             json_u64(&j, "packs", ws.packs);
             json_u64(&j, "warnings", ps->warnings);
             json_u64(&j, "save_dates_from_cache", ps->saved_cached);
+            if (chain != NULL) {
+                char bid[33];
+                mf_hex(bid, mf_base_manifest(chain)->archive_id, MF_ARCHIVE_ID_BYTES);
+                json_obj(&j, "delta");
+                json_str(&j, "base", bid);
+                json_u64(&j, "chain", mf_base_manifest(chain)->chain + 1);
+                json_u64(&j, "new_messages", ps->messages);
+                json_u64(&j, "unchanged_messages", ps->unchanged);
+                json_u64(&j, "flag_changes", ps->flag_changes);
+                json_u64(&j, "expunged", ps->expunged);
+                json_u64(&j, "mailboxes_removed", ps->mailboxes_gone);
+                json_u64(&j, "users_removed", ngone);
+                json_u64(&j, "bytes_found_in_chain", ps->chain_bytes);
+                json_u64(&j, "conflicts_with_base", ps->base_conflicts);
+                json_end_obj(&j);
+            }
             json_obj(&j, "skipped");
             json_u64(&j, "total", skipped);
             json_u64(&j, "expunged_while_packing", ps->vanished);
@@ -328,6 +479,13 @@ int cmd_pack(int argc, char **argv)
             json_end_obj(&j);
             json_finish(&j);
         } else if (!x.quiet) {
+            if (chain != NULL)
+                fprintf(stderr,
+                        "mailferry pack: delta against %s: %" PRIu64 " new messages, %" PRIu64
+                        " unchanged (not read), %" PRIu64 " flag changes, %" PRIu64
+                        " expunged, %" PRIu64 " mailboxes and %zu users removed\n",
+                        bases[nbases - 1], ps->messages, ps->unchanged, ps->flag_changes,
+                        ps->expunged, ps->mailboxes_gone, ngone);
             fprintf(stderr,
                     "mailferry pack: %s: %" PRIu64 " users, %" PRIu64 " mailboxes, %" PRIu64
                     " messages, %" PRIu64 " bytes in, %" PRIu64 " bytes out (%.1f%%), %" PRIu64
@@ -343,12 +501,19 @@ int cmd_pack(int argc, char **argv)
 fail:
     cli_progress_done(&x.prog);
     rc = cli_fail("pack", &err);
-    if (fd >= 0 && fd != STDOUT_FILENO)
-        close(fd);
-    if (tmp != NULL)
-        unlink(tmp);
+    abort_output(fd, tmp);
+    abort_output(ifd, itmp);
 done:
     mf_free(tmp);
+    mf_free(itmp);
+    mf_free(bases);
+    mf_free(pubs);
+    mf_free(keys);
+    for (size_t i = 0; i < ngone; i++)
+        mf_free(gone[i]);
+    mf_free(gone);
+    mf_base_user_free(bu);
+    mf_base_close(&chain);
     for (size_t i = 0; i < x.nskips; i++) {
         mf_free(x.skips[i].user);
         mf_free(x.skips[i].path);

@@ -19,6 +19,8 @@
 #include "../format/limits.h"
 #include "../format/mem.h"
 #include "../dvindex/index_cache.h"
+#include "base_state.h"
+#include "delta_plan.h"
 #include "../dvindex/index_read.h"
 #include "mail_split.h"
 #include "maildir_folders.h"
@@ -62,6 +64,9 @@ struct mf_packer {
     struct mf_segments segs;
     const char *user;
     char where[1024];
+    /* delta: the current user's base state and where its blobs are */
+    struct mf_base_user *base;
+    struct mf_chain_map *chain;
 };
 
 static void pk_warn(void *c, const char *file, size_t line, const char *msg)
@@ -174,7 +179,15 @@ void mf_packer_free(struct mf_packer **pkp)
     }
     mf_buf_free(&pk->msg);
     mf_segments_free(&pk->segs);
+    mf_chain_map_free(&pk->chain);
     mf_free(pk);
+}
+
+int mf_packer_set_base(struct mf_packer *pk, struct mf_base_user *bu, struct mf_error *err)
+{
+    mf_chain_map_free(&pk->chain);
+    pk->base = bu;
+    return bu != NULL ? mf_chain_map_build(&pk->chain, bu, err) : 0;
 }
 
 static char **names_of(const struct mf_ents *e, size_t *n)
@@ -474,15 +487,7 @@ static void message_record(const struct mf_plan_msg *m, int64_t received, int64_
     rec->other_flags.n = strlen(m->other);
     rec->nkeywords = m->nkw;
     rec->keywords = m->kw;
-    if (m->guid != NULL) {
-        rec->guid.p = m->guid;
-        rec->guid.n = strlen(m->guid);
-    } else {
-        rec->guid.p = m->name;
-        rec->guid.n = strcspn(m->name, ":");
-    }
-    if (rec->guid.n > MF_GUID_STR_MAX)
-        rec->guid.n = MF_GUID_STR_MAX;
+    rec->guid = mf_plan_msg_guid(m);
     rec->received = received;
     rec->saved = m->saved >= 0 ? m->saved : saved;
     if (m->uidl != NULL) {
@@ -523,20 +528,35 @@ static void hash_job(void *arg)
 static int finish_job(struct mf_packer *pk, struct msg_job *j, struct mf_error *err)
 {
     struct mf_rec_message rec;
-    const struct mf_plan_msg *m = j->m;
+    struct mf_plan_msg *m = j->m;
     if (j->oom)
         return mf_err_nomem(err);
     message_record(m, j->mtime, j->ctime, &rec);
     if (mf_writer_begin_message(pk->w, &rec, err) < 0)
         return -1;
-    for (size_t i = 0; i < j->segs.n; i++)
-        if (mf_writer_blob_id(pk->w, j->segs.v[i].kind, j->data.p + j->segs.v[i].off,
-                              j->segs.v[i].len, j->ids[i], err) < 0)
+    for (size_t i = 0; i < j->segs.n; i++) {
+        uint8_t guid[MF_GUID_BYTES];
+        uint32_t uid;
+        uint64_t off;
+        size_t len = j->segs.v[i].len;
+        /* a blob the base chain holds (a moved or copied message, a forwarded
+         * attachment) is referred to there, unless this archive has it */
+        if (pk->chain != NULL && !mf_writer_has_blob(pk->w, j->ids[i]) &&
+            mf_chain_map_get(pk->chain, j->ids[i], len, guid, &uid, &off)) {
+            if (mf_writer_chain_blob(pk->w, j->ids[i], len, guid, uid, off, err) < 0)
+                return -1;
+            pk->st.chain_bytes += len;
+            continue;
+        }
+        if (mf_writer_blob_id(pk->w, j->segs.v[i].kind, j->data.p + j->segs.v[i].off, len,
+                              j->ids[i], err) < 0)
             return -1;
+    }
     /* The virtual size Dovecot reports: ,W= (or the uidlist's W) when present. */
     mf_writer_set_vsize(pk->w, m->size_w >= 0 ? (uint64_t)m->size_w : j->data.len + j->vextra);
     if (mf_writer_end_message(pk->w, err) < 0)
         return -1;
+    j->m->packed = 1;
     pk->st.messages++;
     pk->st.bytes += j->data.len;
     if (pk->progress != NULL)
@@ -648,6 +668,7 @@ static int pack_message(struct mf_packer *pk, int rootfd, int curfd, int newfd,
         mf_writer_set_vsize(pk->w, m->size_w >= 0 ? (uint64_t)m->size_w : size + vextra);
         if (mf_writer_end_message(pk->w, err) < 0)
             return -1;
+        m->packed = 1;
         pk->st.messages++;
         pk->st.bytes += size;
         return 0;
@@ -843,11 +864,11 @@ out:
 
 /* The MAILBOX record of a planned mailbox. */
 static int begin_mailbox_record(struct mf_packer *pk, struct mf_plan_mailbox *mb,
-                                struct mf_error *err)
+                                const char *const *kw, uint32_t nkw, struct mf_error *err)
 {
     struct mf_rec_mailbox rec;
     struct mf_str *comps = mf_calloc(mb->ncomp, sizeof *comps);
-    struct mf_str *kws = mf_calloc(mb->nkw ? mb->nkw : 1, sizeof *kws);
+    struct mf_str *kws = mf_calloc(nkw ? nkw : 1, sizeof *kws);
     int r;
     if (comps == NULL || kws == NULL) {
         mf_free(comps);
@@ -858,9 +879,9 @@ static int begin_mailbox_record(struct mf_packer *pk, struct mf_plan_mailbox *mb
         comps[i].p = mb->comp[i];
         comps[i].n = strlen(mb->comp[i]);
     }
-    for (uint32_t i = 0; i < mb->nkw; i++) {
-        kws[i].p = mb->kw[i];
-        kws[i].n = strlen(mb->kw[i]);
+    for (uint32_t i = 0; i < nkw; i++) {
+        kws[i].p = kw[i];
+        kws[i].n = strlen(kw[i]);
     }
     memset(&rec, 0, sizeof rec);
     rec.stored.p = mb->stored;
@@ -874,7 +895,7 @@ static int begin_mailbox_record(struct mf_packer *pk, struct mf_plan_mailbox *mb
     rec.uidnext = mb->uidnext;
     rec.flags = (mb->subscribed ? MF_MBOX_SUBSCRIBED : 0) | (mb->inbox ? MF_MBOX_INBOX : 0) |
                 (mb->guid_derived ? MF_MBOX_GUID_DERIVED : 0);
-    rec.nkeywords = mb->nkw;
+    rec.nkeywords = nkw;
     rec.keywords = kws;
     r = mf_writer_begin_mailbox(pk->w, &rec, err);
     mf_free(comps);
@@ -882,17 +903,105 @@ static int begin_mailbox_record(struct mf_packer *pk, struct mf_plan_mailbox *mb
     return r;
 }
 
+/* In a delta, a folder that could not be read now but is in the base: it
+ * is recorded unchanged (as the base has it), never as removed. */
+static int pack_kept_from_base(struct mf_packer *pk, struct mf_plan_mailbox *mb,
+                               struct mf_error *err)
+{
+    struct mf_base_mailbox *bm = NULL;
+    struct mf_rec_mailbox_delta md;
+    uint8_t state[MF_HASH_BYTES];
+    for (size_t i = 0; pk->base != NULL && i < pk->base->nmb; i++)
+        if (!pk->base->mb[i].seen && strcmp(pk->base->mb[i].stored, mb->stored) == 0)
+            bm = &pk->base->mb[i];
+    if (bm == NULL)
+        return 0;
+    bm->seen = 1;
+    memcpy(mb->guid, bm->guid, MF_GUID_BYTES);
+    mb->uidvalidity = bm->uidvalidity;
+    mb->uidnext = bm->uidnext;
+    mb->subscribed = (bm->flags & MF_MBOX_SUBSCRIBED) != 0;
+    mb->guid_derived = (bm->flags & MF_MBOX_GUID_DERIVED) != 0;
+    memset(&md, 0, sizeof md);
+    md.kind = MF_DELTA_CHANGES;
+    md.base_stored.p = bm->stored;
+    md.base_stored.n = strlen(bm->stored);
+    md.base_uidvalidity = bm->uidvalidity;
+    md.base_uidnext = bm->uidnext;
+    mf_base_state_hash(bm, state);
+    if (begin_mailbox_record(pk, mb, (const char *const *)bm->kw, bm->nkw, err) < 0 ||
+        mf_writer_mailbox_delta(pk->w, &md, err) < 0)
+        return -1;
+    mf_writer_set_state(pk->w, state);
+    if (mf_writer_end_mailbox(pk->w, err) < 0)
+        return -1;
+    pk->st.mailboxes++;
+    return 0;
+}
+
+/* The delta records after a mailbox's new messages: flag changes, expunges,
+ * and the state hash. */
+static int delta_changes(struct mf_packer *pk, struct mf_plan_mailbox *mb,
+                         struct mf_mbox_delta *d, struct mf_error *err)
+{
+    uint8_t state[MF_HASH_BYTES], *present;
+    for (size_t i = 0; i < d->nflags; i++)
+        if (mf_writer_flags(pk->w, &d->flags[i], err) < 0)
+            return -1;
+    pk->st.flag_changes += d->nflags;
+    if (d->nexpunged > 0) {
+        struct mf_rec_expunge e = {d->nexpunged, d->expunged};
+        if (mf_writer_expunge(pk->w, &e, err) < 0)
+            return -1;
+        for (uint32_t i = 0; i < d->nexpunged; i++)
+            pk->st.expunged += d->expunged[i].count;
+    }
+    present = mf_calloc(mb->nmsgs ? mb->nmsgs : 1, 1);
+    if (present == NULL)
+        return mf_err_nomem(err);
+    for (size_t i = 0; i < mb->nmsgs; i++)
+        present[i] = mb->msgs[i].packed;
+    mf_delta_state(mb, d, present, state);
+    mf_free(present);
+    mf_writer_set_state(pk->w, state);
+    return 0;
+}
+
 static int pack_mailbox_fs(struct mf_packer *pk, struct mf_tree_fs *tree,
                            struct mf_plan_mailbox *mb, struct mf_error *err)
 {
     char *newrel = NULL, *currel = NULL;
     int curfd = -1, newfd = -1, r = -1;
+    struct mf_mbox_delta d;
+    memset(&d, 0, sizeof d);
     if (plan_mailbox(pk, &tree->base, mb, err) < 0)
         return -1;
     if (mb->skipped)
-        return 0;
-    if (begin_mailbox_record(pk, mb, err) < 0)
+        return pk->o.delta ? pack_kept_from_base(pk, mb, err) : 0;
+    if (pk->o.delta) {
+        struct mf_rec_mailbox_delta md;
+        if (mf_delta_plan(mb, pk->base, &d, err) < 0)
+            return -1;
+        memset(&md, 0, sizeof md);
+        md.kind = d.kind;
+        if (d.base != NULL) {
+            md.base_stored.p = d.base->stored;
+            md.base_stored.n = strlen(d.base->stored);
+            md.base_uidvalidity = d.base->uidvalidity;
+            md.base_uidnext = d.base->uidnext;
+        }
+        if (begin_mailbox_record(pk, mb, d.kw, d.nkw, err) < 0 ||
+            mf_writer_mailbox_delta(pk->w, &md, err) < 0)
+            goto out;
+        if (d.changed_size > 0) {
+            pk->st.base_conflicts += d.changed_size;
+            pk_warn(pk, pk->where, 0,
+                    "files differ from the base under the same UID (a rewritten uidlist?); "
+                    "the base's messages are kept");
+        }
+    } else if (begin_mailbox_record(pk, mb, (const char *const *)mb->kw, mb->nkw, err) < 0) {
         return -1;
+    }
     newrel = join(mb->dir, "new");
     currel = join(mb->dir, "cur");
     if (newrel == NULL || currel == NULL) {
@@ -901,16 +1010,27 @@ static int pack_mailbox_fs(struct mf_packer *pk, struct mf_tree_fs *tree,
     }
     curfd = mf_open_dir_below(tree->rootfd, currel);
     newfd = mf_open_dir_below(tree->rootfd, newrel);
-    for (size_t i = 0; i < mb->nmsgs; i++)
+    for (size_t i = 0; i < mb->nmsgs; i++) {
+        if (d.from_base != NULL && d.from_base[i]) {
+            mb->msgs[i].packed = 1;   /* in the base; not read */
+            pk->st.unchanged++;
+            continue;
+        }
         if (pack_message(pk, tree->rootfd, curfd, newfd, mb, &mb->msgs[i], err) < 0)
             goto out;
-    if (collect_all(pk, err) < 0 || mf_writer_end_mailbox(pk->w, err) < 0)
+    }
+    if (collect_all(pk, err) < 0)
+        goto out;
+    if (pk->o.delta && delta_changes(pk, mb, &d, err) < 0)
+        goto out;
+    if (mf_writer_end_mailbox(pk->w, err) < 0)
         goto out;
     pk->st.mailboxes++;
     r = 0;
 out:
     if (r < 0)
         drain_free(pk);
+    mf_delta_plan_free(&d);
     if (curfd >= 0)
         close(curfd);
     if (newfd >= 0)
@@ -918,6 +1038,67 @@ out:
     mf_free(newrel);
     mf_free(currel);
     return r;
+}
+
+static int cmp_guid_ptr(const void *a, const void *b)
+{
+    const struct mf_base_mailbox *const *x = a, *const *y = b;
+    return memcmp((*x)->guid, (*y)->guid, MF_GUID_BYTES);
+}
+
+/* Base mailboxes no folder matched: removed at the source. */
+static int mailboxes_gone(struct mf_packer *pk, struct mf_error *err)
+{
+    struct mf_base_mailbox **v;
+    size_t n = 0;
+    int r = 0;
+    if (pk->base == NULL || pk->base->nmb == 0)
+        return 0;
+    v = mf_calloc(pk->base->nmb, sizeof *v);
+    if (v == NULL)
+        return mf_err_nomem(err);
+    for (size_t i = 0; i < pk->base->nmb; i++)
+        if (!pk->base->mb[i].seen)
+            v[n++] = &pk->base->mb[i];
+    qsort(v, n, sizeof *v, cmp_guid_ptr);
+    for (size_t i = 0; i < n && r == 0; i++) {
+        struct mf_rec_mailbox_gone g;
+        memcpy(g.guid, v[i]->guid, MF_GUID_BYTES);
+        g.base_stored.p = v[i]->stored;
+        g.base_stored.n = strlen(v[i]->stored);
+        r = mf_writer_mailbox_gone(pk->w, &g, err);
+        pk->st.mailboxes_gone++;
+    }
+    mf_free(v);
+    return r;
+}
+
+/* In a delta, whether an extra file is as the base has it (then it is left
+ * out: a delta lists only new and changed extras). */
+static int extra_in_base(struct mf_packer *pk, const struct mf_rec_extra *x, const uint8_t *data,
+                         size_t len)
+{
+    struct mf_hasher h;
+    uint8_t content[MF_HASH_BYTES];
+    if (!pk->o.delta || pk->base == NULL)
+        return 0;
+    mf_hash_init(&h, MF_HK_MESSAGE);
+    for (size_t off = 0; off < len; off += MF_BLOB_MAX) {
+        size_t n = len - off > MF_BLOB_MAX ? MF_BLOB_MAX : len - off;
+        uint8_t id[MF_HASH_BYTES];
+        mf_hash(MF_HK_BLOB, id, data + off, n);
+        mf_message_hash_add(&h, id, n);
+    }
+    mf_hash_final(&h, content);
+    for (size_t i = 0; i < pk->base->nextras; i++) {
+        const struct mf_base_extra *e = &pk->base->extras[i];
+        if (e->role == x->role && strlen(e->path) == x->path.n &&
+            memcmp(e->path, x->path.p, x->path.n) == 0 && strlen(e->target) == x->target.n &&
+            memcmp(e->target, x->target.p, x->target.n) == 0 && e->size == len &&
+            memcmp(e->content, content, MF_HASH_BYTES) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 /* Sieve scripts in <home>/sieve and the <home>/.dovecot.sieve link, from a
@@ -958,7 +1139,8 @@ static int pack_sieve(struct mf_packer *pk, struct mf_tree *home, struct mf_erro
         x.path.p = ents.v[i].name;
         x.path.n = strlen(ents.v[i].name);
         x.mode = 0600;
-        r = mf_writer_extra(pk->w, &x, data, len, err);
+        if (!extra_in_base(pk, &x, data, len))
+            r = mf_writer_extra(pk->w, &x, data, len, err);
         mf_free(data);
         mf_free(rel);
     }
@@ -974,7 +1156,8 @@ static int pack_sieve(struct mf_packer *pk, struct mf_tree *home, struct mf_erro
         x.mode = 0777;
         x.target.p = t;
         x.target.n = strlen(t);
-        r = mf_writer_extra(pk->w, &x, NULL, 0, err);
+        if (!extra_in_base(pk, &x, NULL, 0))
+            r = mf_writer_extra(pk->w, &x, NULL, 0, err);
     }
     return r;
 }
@@ -1054,6 +1237,8 @@ int mf_packer_user(struct mf_packer *pk, const char *user, const char *maildir,
     for (size_t i = 0; i < f.n; i++)
         if (pack_mailbox_fs(pk, &tree, &f.v[i], err) < 0)
             goto out;
+    if (pk->o.delta && mailboxes_gone(pk, err) < 0)
+        goto out;
     if (mf_writer_end_user(pk->w, err) < 0)
         goto out;
     pk->st.users++;
@@ -1270,7 +1455,7 @@ static int tar_emit_user(struct mf_packer *pk, struct tar_user *u, struct mf_err
         if (mb->skipped)
             continue;
         snprintf(pk->where, sizeof pk->where, "%s/%s", pk->user, mb->inbox ? "INBOX" : mb->stored);
-        if (begin_mailbox_record(pk, mb, err) < 0)
+        if (begin_mailbox_record(pk, mb, (const char *const *)mb->kw, mb->nkw, err) < 0)
             return -1;
         for (size_t j = 0; j < mb->nmsgs; j++) {
             struct tar_msg *tm = &u->msgs[k][j];

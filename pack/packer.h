@@ -17,6 +17,7 @@ struct mf_pack_opts {
     int skip_unreadable;      /* record unreadable files instead of failing */
     int no_sieve;             /* do not look for Sieve scripts */
     int threads;              /* worker threads that split and hash messages */
+    int delta;                /* the writer writes a delta (mf_packer_set_base) */
 };
 
 struct mf_pack_stats {
@@ -28,6 +29,11 @@ struct mf_pack_stats {
     uint64_t folders_skipped;
     uint64_t warnings;
     uint64_t saved_cached;    /* save dates from Dovecot's cache */
+    /* delta archives */
+    uint64_t unchanged;       /* messages taken from the base, not read */
+    uint64_t flag_changes, expunged, mailboxes_gone, users_gone;
+    uint64_t chain_bytes;     /* bytes of new messages found in the base chain */
+    uint64_t base_conflicts;  /* files that differ from the base under the same UID */
 };
 
 /* Progress: called after every message with running totals. */
@@ -40,6 +46,11 @@ struct mf_packer;
 int mf_packer_new(struct mf_packer **pk_r, struct mf_writer *w, const struct mf_pack_opts *o,
                   mf_warn_fn warn, mf_pack_skip_fn skip, mf_pack_progress_fn progress, void *ctx,
                   struct mf_error *err) MF_WUR;
+/* For a delta archive: the user's base state (NULL for a user new since the
+ * base), before each mf_packer_user. The packer borrows it until the next
+ * call. */
+struct mf_base_user;
+int mf_packer_set_base(struct mf_packer *pk, struct mf_base_user *bu, struct mf_error *err) MF_WUR;
 /* Packs one user whose Maildir is at `maildir`. Users must come in
  * ascending order of name. */
 int mf_packer_user(struct mf_packer *pk, const char *user, const char *maildir,

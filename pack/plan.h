@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../format/index_codec.h"
 #include "courier.h"
 #include "maildir_keywords.h"
 #include "maildir_uidlist.h"
@@ -26,6 +27,7 @@ struct mf_plan_msg {
     uint32_t pop3_order;
     int64_t size_w;      /* virtual size from ,W= or the uidlist, or -1 */
     int64_t saved;       /* date.save in Dovecot's cache, or -1 (then the ctime) */
+    uint8_t packed;      /* its record is in the archive (or, in a delta, in the base) */
 };
 
 struct mf_plan_mailbox {
@@ -79,6 +81,9 @@ void mf_plan_mailbox_free(struct mf_plan_mailbox *mb);
  * Dovecot); keywords from Courier's files already in m->kw are kept. */
 int mf_plan_msg_from_name(struct mf_plan_mailbox *mb, struct mf_plan_msg *m,
                           struct mf_error *err) MF_WUR;
+/* The GUID Dovecot reports for a message: the uidlist's G, else the base
+ * file name (at most MF_GUID_STR_MAX bytes). */
+struct mf_str mf_plan_msg_guid(const struct mf_plan_msg *m);
 /* Derived values for a mailbox without a Dovecot uidlist header. */
 void mf_derive_guid(const char *user, const char *stored, uint32_t uidvalidity, uint8_t out[16]);
 uint32_t mf_derive_uidvalidity(const char *user, const char *stored);
