@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../format/buf.h"
@@ -110,20 +111,17 @@ static int read_fields(struct mf_ixc *c, uint32_t off)
     return 1;
 }
 
-int mf_ixc_open(struct mf_ixc *c, int dirfd, const char *name, const struct mf_ix *ix,
-                struct mf_error *err)
+/* Reads the header and fields through fd (which c then owns). */
+static int init_fd(struct mf_ixc *c, int fd, const struct mf_ix *ix, struct mf_error *err)
 {
     uint8_t h[HDR_SIZE];
     struct stat st;
     const struct mf_ix_ext *e = mf_ix_ext_get(ix, "cache");
     int r;
     memset(c, 0, sizeof *c);
-    c->fd = -1;
-    if (e == NULL || e->rec_size < 4 || e->recs == NULL)
-        return 0;
-    c->fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-    if (c->fd < 0)
-        return 0;
+    c->fd = fd;
+    if (e == NULL || e->rec_size < 4)
+        goto unusable;   /* (a mailbox without messages has no records yet) */
     if (fstat(c->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < HDR_SIZE ||
         pread_exact(c->fd, h, HDR_SIZE, 0) < 0)
         goto unusable;
@@ -145,6 +143,17 @@ int mf_ixc_open(struct mf_ixc *c, int dirfd, const char *name, const struct mf_i
 unusable:
     mf_ixc_close(c);
     return 0;
+}
+
+int mf_ixc_open(struct mf_ixc *c, int dirfd, const char *name, const struct mf_ix *ix,
+                struct mf_error *err)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+    if (fd < 0)
+        return 0;
+    return init_fd(c, fd, ix, err);
 }
 
 void mf_ixc_close(struct mf_ixc *c)
@@ -170,7 +179,7 @@ int mf_ixc_lookup(const struct mf_ixc *c, size_t i, long field, void *out, size_
     uint32_t off;
     int found = 0;
     if (c->fd < 0 || field < 0 || (uint32_t)field >= c->nfields ||
-        c->sizes[field] != outlen)
+        c->sizes[field] != outlen || c->cache_ext_recs == NULL)
         return 0;
     off = mf_load_u32le(c->cache_ext_recs + i * c->cache_ext_rec_size);
     for (int hops = 0; off != 0 && !found && hops < CHAIN_MAX; hops++) {
@@ -210,4 +219,74 @@ int mf_ixc_lookup(const struct mf_ixc *c, size_t i, long field, void *out, size_
 done:
     mf_free(rec);
     return found;
+}
+
+int mf_ixc_append_u32(int dirfd, const char *name, const struct mf_ix *ix, const char *field,
+                      const uint32_t *values, size_t n, uint32_t *offsets, uint32_t *file_seq,
+                      int timeout, struct mf_error *err)
+{
+    struct mf_ixc c;
+    struct flock fl;
+    struct stat st;
+    struct mf_buf b;
+    uint8_t h[4];
+    time_t deadline = time(NULL) + timeout;
+    long f;
+    int fd, r = 0;
+    uint64_t end;
+    if (n == 0)
+        return 0;
+    fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    while (fcntl(fd, F_SETLK, &fl) < 0) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        if ((errno != EACCES && errno != EAGAIN && errno != EINTR) || time(NULL) >= deadline) {
+            close(fd);
+            return 0;
+        }
+        nanosleep(&ts, NULL);
+    }
+    /* the header and fields, read through the locked descriptor (closing
+     * any other descriptor of the file would drop the fcntl lock) */
+    if (init_fd(&c, fd, ix, err) <= 0 || (f = mf_ixc_field(&c, field)) < 0 || c.sizes[f] != 4 ||
+        fstat(fd, &st) < 0 || (uint64_t)st.st_size + 16 * n > UINT32_MAX) {
+        mf_ixc_close(&c);   /* closes fd, and so unlocks */
+        return 0;
+    }
+    *file_seq = c.file_seq;
+    c.fd = -1;
+    mf_ixc_close(&c);
+    end = (uint64_t)st.st_size;
+    mf_buf_init(&b);
+    for (size_t i = 0; i < n; i++) {
+        offsets[i] = (uint32_t)(end + 16 * i);
+        mf_buf_u32le(&b, 0);          /* prev_offset: a message's first record */
+        mf_buf_u32le(&b, 16);         /* size */
+        mf_buf_u32le(&b, (uint32_t)f);
+        mf_buf_u32le(&b, values[i]);
+    }
+    if (b.oom) {
+        r = mf_err_nomem(err);
+    } else if (pwrite(fd, b.p, b.len, (off_t)end) != (ssize_t)b.len) {
+        r = mf_err_sys(err, MF_EIO, errno, "append to %s", name);
+        if (ftruncate(fd, (off_t)end) < 0) {
+            /* a partial tail is never referenced by the index */
+        }
+    } else {
+        /* record_count (header offset 16) counts messages with records */
+        if (pread(fd, h, 4, 16) == 4) {
+            mf_store_u32le(h, mf_load_u32le(h) + (uint32_t)n);
+            if (pwrite(fd, h, 4, 16) != 4) {
+                /* informational only */
+            }
+        }
+        r = fdatasync(fd) < 0 ? mf_err_sys(err, MF_EIO, errno, "sync %s", name) : 1;
+    }
+    mf_buf_free(&b);
+    close(fd);
+    return r;
 }

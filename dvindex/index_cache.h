@@ -40,4 +40,15 @@ long mf_ixc_field(const struct mf_ixc *c, const char *name);
  * found, 0 when not cached or the records are damaged. */
 int mf_ixc_lookup(const struct mf_ixc *c, size_t i, long field, void *out, size_t outlen);
 
+/* Appends one cache record per value of the fixed 4-byte field `field` at
+ * the end of the cache file, as a Dovecot cache transaction does, under
+ * the file's lock (tried, waited for at most timeout seconds): offsets[i]
+ * gets the record of values[i], *file_seq the file's sequence, for the
+ * index's "cache" extension records that make them visible. Returns 1 when
+ * appended, 0 when the cache cannot take them (absent, another generation,
+ * no such field, busy), -1 on an I/O error. */
+int mf_ixc_append_u32(int dirfd, const char *name, const struct mf_ix *ix, const char *field,
+                      const uint32_t *values, size_t n, uint32_t *offsets, uint32_t *file_seq,
+                      int timeout, struct mf_error *err) MF_WUR;
+
 #endif

@@ -112,3 +112,28 @@ void mf_log_tail(struct mf_log *l)
 {
     mf_log_hdr_u32(l, MF_HDR_TAIL_OFFSET, (uint32_t)(l->b.len + 16));
 }
+
+int mf_log_transaction(const struct mf_log *l, struct mf_buf *out)
+{
+    size_t off = 0;
+    int n = 0;
+    if (l->b.oom)
+        return -1;
+    while (off + 8 <= l->b.len) {
+        uint32_t size = mf_log_size_decode(l->b.p + off);
+        if (size < 8 || off + size > l->b.len)
+            return -1;
+        off += size;
+        n++;
+    }
+    mf_buf_reset(out);
+    if (n >= 2) {
+        uint8_t enc[4];
+        mf_log_size_encode(enc, 12);
+        mf_buf_append(out, enc, 4);
+        mf_buf_u32le(out, MF_LOG_BOUNDARY | MF_LOG_EXTERNAL);
+        mf_buf_u32le(out, (uint32_t)(l->b.len + 12));
+    }
+    mf_buf_append(out, l->b.p, l->b.len);
+    return out->oom ? -1 : n;
+}

@@ -63,5 +63,10 @@ void mf_log_ext_intro(struct mf_log *l, const char *name, uint32_t reset_id, uin
 void mf_log_ext_hdr(struct mf_log *l, uint16_t offset, const void *data, uint16_t size);
 /* The closing HEADER_UPDATE of log_file_tail_offset = size after it. */
 void mf_log_tail(struct mf_log *l);
+/* The records built in l (no file header) as one transaction to append to
+ * a log: with a BOUNDARY first when there are two or more (as Dovecot
+ * writes them, so that readers wait for the whole). Returns the number of
+ * records, or -1 when out of memory. */
+int mf_log_transaction(const struct mf_log *l, struct mf_buf *out);
 
 #endif

@@ -256,3 +256,35 @@ int mf_remove_tree(const char *path, struct mf_error *err)
 {
     return mf_remove_tree_at(AT_FDCWD, path, err);
 }
+
+int mf_open_dir_below(int base, const char *rel)
+{
+    /* a fresh open file description: a dup() would share the directory offset */
+    int fd = openat(base, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const char *p = rel;
+    if (fd < 0)
+        return -1;
+    while (*p != '\0') {
+        char comp[256];
+        size_t n = strcspn(p, "/");
+        int nfd;
+        if (n == 0) {
+            p++;
+            continue;
+        }
+        if (n >= sizeof comp || (n == 2 && p[0] == '.' && p[1] == '.')) {
+            close(fd);
+            errno = EINVAL;
+            return -1;
+        }
+        memcpy(comp, p, n);
+        comp[n] = '\0';
+        nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(fd);
+        if (nfd < 0)
+            return -1;
+        fd = nfd;
+        p += n;
+    }
+    return fd;
+}

@@ -40,4 +40,8 @@ int mf_mkdirs(const char *path, mode_t mode, struct mf_error *err) MF_WUR;
 int mf_remove_tree_at(int dirfd, const char *name, struct mf_error *err) MF_WUR;
 int mf_remove_tree(const char *path, struct mf_error *err) MF_WUR;
 
+/* Opens directory rel below base, never through a symbolic link and never
+ * through "..": -1 with errno set otherwise. */
+int mf_open_dir_below(int base, const char *rel);
+
 #endif

@@ -190,16 +190,39 @@ int mf_packer_set_base(struct mf_packer *pk, struct mf_base_user *bu, struct mf_
     return bu != NULL ? mf_chain_map_build(&pk->chain, bu, err) : 0;
 }
 
-static char **names_of(const struct mf_ents *e, size_t *n)
+static int is_msg_ent(const struct mf_ent *e)
 {
-    char **v = mf_calloc(e->n ? e->n : 1, sizeof *v);
-    size_t k = 0;
+    return e->type == MF_ENT_FILE || e->type == MF_ENT_LINK || e->type == MF_ENT_OTHER;
+}
+
+static int cmp_base_name(const void *a, const void *b)
+{
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    size_t xn = strcspn(x, ":"), yn = strcspn(y, ":"), n = xn < yn ? xn : yn;
+    int c = memcmp(x, y, n);
+    return c != 0 ? c : (xn < yn ? -1 : xn > yn);
+}
+
+/* The file names of two listings of one directory, the second taken after
+ * the first: a file renamed while a listing runs may be missing from it
+ * (readdir does not promise to return it). Each base name counts once,
+ * under the name the later listing saw. */
+static char **names_of(const struct mf_ents *e, const struct mf_ents *e2, size_t *n)
+{
+    char **v = mf_calloc(e->n + e2->n + 1, sizeof *v);
+    size_t k = 0, k2;
     if (v == NULL)
         return NULL;
-    for (size_t i = 0; i < e->n; i++)
-        if (e->v[i].type == MF_ENT_FILE || e->v[i].type == MF_ENT_LINK ||
-            e->v[i].type == MF_ENT_OTHER)
-            v[k++] = e->v[i].name;
+    for (size_t i = 0; i < e2->n; i++)
+        if (is_msg_ent(&e2->v[i]))
+            v[k++] = e2->v[i].name;
+    qsort(v, k, sizeof *v, cmp_base_name);
+    k2 = k;
+    for (size_t i = 0; i < e->n; i++) {
+        char *name = e->v[i].name;
+        if (is_msg_ent(&e->v[i]) && bsearch(&name, v, k2, sizeof *v, cmp_base_name) == NULL)
+            v[k++] = name;
+    }
     *n = k;
     return v;
 }
@@ -768,7 +791,7 @@ static int load_folder_index(struct mf_tree *tree, struct mf_plan_mailbox *mb, s
 static int plan_mailbox(struct mf_packer *pk, struct mf_tree *tree, struct mf_plan_mailbox *mb,
                         struct mf_error *err)
 {
-    struct mf_ents newe, cure;
+    struct mf_ents newe, cure, newe2, cure2;
     char *newrel = join(mb->dir, "new"), *currel = join(mb->dir, "cur");
     struct mf_mailbox_src src;
     struct mf_courier_keywords ck;
@@ -780,6 +803,8 @@ static int plan_mailbox(struct mf_packer *pk, struct mf_tree *tree, struct mf_pl
     struct mf_ix ix;
     memset(&newe, 0, sizeof newe);
     memset(&cure, 0, sizeof cure);
+    memset(&newe2, 0, sizeof newe2);
+    memset(&cure2, 0, sizeof cure2);
     memset(&src, 0, sizeof src);
     mf_ix_init(&ix);
     mf_courier_kw_init(&ck);
@@ -791,6 +816,8 @@ static int plan_mailbox(struct mf_packer *pk, struct mf_tree *tree, struct mf_pl
     /* listing first, metadata after: records Dovecot adds meanwhile are seen */
     if (tree->ops->list(tree, newrel, &newe, err) < 0 ||
         tree->ops->list(tree, currel, &cure, err) < 0 ||
+        tree->ops->list(tree, newrel, &newe2, err) < 0 ||
+        tree->ops->list(tree, currel, &cure2, err) < 0 ||
         read_folder_meta(pk, tree, mb->dir, "dovecot-uidlist", &uidlist, &ulen, err) < 0 ||
         read_folder_meta(pk, tree, mb->dir, "dovecot-keywords", &keywords, &klen, err) < 0 ||
         (mb->courier &&
@@ -822,8 +849,8 @@ static int plan_mailbox(struct mf_packer *pk, struct mf_tree *tree, struct mf_pl
         }
     }
     src.user = pk->user;
-    src.new_names = names_of(&newe, &src.nnew);
-    src.cur_names = names_of(&cure, &src.ncur);
+    src.new_names = names_of(&newe, &newe2, &src.nnew);
+    src.cur_names = names_of(&cure, &cure2, &src.ncur);
     if (src.new_names == NULL || src.cur_names == NULL) {
         mf_err_nomem(err);
         goto out;
@@ -852,6 +879,8 @@ out:
     mf_free((void *)src.cur_names);
     mf_ents_free(&newe);
     mf_ents_free(&cure);
+    mf_ents_free(&newe2);
+    mf_ents_free(&cure2);
     mf_free(uidlist);
     mf_free(uiddb);
     mf_free(keywords);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "../format/error.h"
+#include "../format/fsutil.h"
 
 enum mf_ent_type { MF_ENT_FILE, MF_ENT_DIR, MF_ENT_LINK, MF_ENT_OTHER };
 
@@ -24,7 +25,6 @@ struct mf_ents {
 void mf_ents_free(struct mf_ents *e);
 /* Opens `rel` (a '/'-separated path below dirfd, "" = dirfd itself) as a
  * directory. Returns the fd, or -1 with errno set (ELOOP/ENOTDIR for links). */
-int mf_open_dir_below(int base, const char *rel);
 /* Lists a directory (not "." or ".."). ENOENT yields an empty list and 0. */
 int mf_list_dir(int base, const char *rel, struct mf_ents *out, struct mf_error *err) MF_WUR;
 /* Reads a small regular file below dirfd. *exists_r = 0 (and 0 returned)

@@ -57,6 +57,8 @@ void mf_dbox_cache_build(struct mf_buf *b, uint32_t indexid, uint32_t file_seq, 
 void mf_dbox_cache_log(struct mf_log *l, uint32_t file_seq, const uint32_t *uids, size_t n)
 {
     mf_log_ext_intro(l, "cache", file_seq, 0, 4, 4);
+    if (n == 0)
+        return;
     mf_log_begin(l, MF_LOG_EXT_REC_UPDATE);
     for (size_t i = 0; i < n; i++) {
         mf_buf_u32le(&l->b, uids[i]);

@@ -118,10 +118,11 @@ static int sd_mailbox_end(struct mf_dbox *d, struct mf_error *err)
     mf_log_ext_intro(&log, "dbox-hdr", 0, 24, 0, 0);
     mf_log_ext_hdr(&log, 0, hdr, 24);
     mf_dbox_log_messages(d, &log);
-    if (d->nrecs > 0) {
-        /* save dates through a minimal cache file */
-        uint32_t *uids = mf_calloc(d->nrecs, sizeof *uids);
-        uint32_t *dates = mf_calloc(d->nrecs, sizeof *dates);
+    {
+        /* save dates through a minimal cache file (also for an empty
+         * mailbox, so that messages added later can have theirs) */
+        uint32_t *uids = mf_calloc(d->nrecs ? d->nrecs : 1, sizeof *uids);
+        uint32_t *dates = mf_calloc(d->nrecs ? d->nrecs : 1, sizeof *dates);
         struct mf_buf cache;
         if (uids == NULL || dates == NULL) {
             mf_free(uids);

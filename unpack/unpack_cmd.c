@@ -18,12 +18,19 @@
 static void help(void)
 {
     printf(
-        "Usage: mailferry unpack -p PUB --to TEMPLATE [options] ARCHIVE\n\n"
+        "Usage: mailferry unpack -p PUB --to TEMPLATE [options] ARCHIVE...\n\n"
         "Validates the archive completely (signature, every digest, the index), then\n"
         "writes each user's Dovecot sdbox or mdbox store, index files included, so\n"
         "Dovecot serves it at once with every UID, UIDVALIDITY, flag, keyword, date and\n"
         "POP3 UIDL. Each user is written next to its final place and moved in only\n"
         "when complete and synced; an existing store is never overwritten.\n\n"
+        "Several archives form a chain (FULL DELTA1 DELTA2 ...), applied in order. A\n"
+        "delta applies to a target that holds its base: new messages, flag changes\n"
+        "(merged with changes made on the target), expunges, renamed, new and removed\n"
+        "mailboxes, subscriptions and Sieve scripts, under Dovecot's own locks, so it\n"
+        "is safe while Dovecot runs. A delta already applied changes nothing; one\n"
+        "whose base is not what the target holds is refused before anything is\n"
+        "written.\n\n"
         "  -p, --public FILE|DIR    trusted public key (repeatable)\n"
         "      --to TEMPLATE        each user's mail root, e.g. /var/vmail/%%d/%%n/sdbox\n"
         "                           (%%u user, %%n local part, %%d domain, %%L.. lowercase)\n"
@@ -113,6 +120,22 @@ static int template_top(const char *tmpl, struct stat *st)
         *s = '\0';
     }
     return 0;
+}
+
+static void stats_add(struct mf_unpack_stats *a, const struct mf_unpack_stats *b)
+{
+    a->users += b->users;
+    a->users_current += b->users_current;
+    a->mailboxes += b->mailboxes;
+    a->messages += b->messages;
+    a->message_bytes += b->message_bytes;
+    a->files += b->files;
+    a->bytes_written += b->bytes_written;
+    a->renamed += b->renamed;
+    a->sieve += b->sieve;
+    a->skipped += b->skipped;
+    a->need_bytes += b->need_bytes;
+    a->need_inodes += b->need_inodes;
 }
 
 struct ctx {
@@ -249,9 +272,10 @@ int cmd_unpack(int argc, char **argv)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     struct mf_unpack_opts o;
-    struct mf_unpack_stats st;
+    struct mf_unpack_stats st = {0};
     struct mf_reader_opts ro;
-    struct mf_reader *r = NULL;
+    struct mf_reader *r = NULL, **readers = NULL;
+    size_t nreaders = 0;
     struct mf_pubkey *keys = NULL;
     struct mf_error err;
     struct ctx x;
@@ -319,9 +343,9 @@ int cmd_unpack(int argc, char **argv)
         default: mf_free(pubs); return cli_usage("unpack", "unknown option");
         }
     }
-    if (npubs == 0 || o.tmpl == NULL || optind + 1 != argc) {
+    if (npubs == 0 || o.tmpl == NULL || optind >= argc) {
         mf_free(pubs);
-        return cli_usage("unpack", "mailferry unpack -p PUB --to TEMPLATE ARCHIVE");
+        return cli_usage("unpack", "mailferry unpack -p PUB --to TEMPLATE ARCHIVE...");
     }
     if (o.tmpl[0] != '/') {
         mf_free(pubs);
@@ -374,15 +398,47 @@ int cmd_unpack(int argc, char **argv)
     ro.nkeys = nkeys;
     ro.tmpdir = tmpdir;
     cli_progress_init(&x.prog, "unpack", x.quiet || json);
-    if (mf_reader_open(&r, argv[optind], &ro, &err) < 0) {
-        mf_err_ctx(&err, "%s", argv[optind]);
+    /* every archive is validated, and the chain checked, before any is applied */
+    nreaders = (size_t)(argc - optind);
+    readers = mf_calloc(nreaders, sizeof *readers);
+    if (readers == NULL) {
+        mf_err_nomem(&err);
         goto fail;
     }
-    cli_progress_set_totals(&x.prog, mf_reader_header(r)->messages,
-                            mf_reader_header(r)->message_bytes);
-    if (mf_unpack(r, &o, on_progress, on_note, &x, &st, &err) < 0) {
-        cli_progress_done(&x.prog);
-        goto fail;
+    for (size_t i = 0; i < nreaders; i++) {
+        const char *path = argv[optind + (int)i];
+        if (mf_reader_open(&readers[i], path, &ro, &err) < 0) {
+            mf_err_ctx(&err, "%s", path);
+            goto fail;
+        }
+        if (i > 0) {
+            const struct mf_manifest *m = mf_reader_manifest(readers[i]);
+            const struct mf_manifest *pm = mf_reader_manifest(readers[i - 1]);
+            if (m->kind != MF_KIND_DELTA ||
+                memcmp(m->base_id, pm->archive_id, MF_ARCHIVE_ID_BYTES) != 0 ||
+                memcmp(m->base_manifest, mf_reader_manifest_hash(readers[i - 1]),
+                       MF_HASH_BYTES) != 0) {
+                mf_err(&err, MF_ECHAIN, "%s is not a delta of %s: give a chain in order (the "
+                                        "full archive or the target's current archive, then "
+                                        "each delta); nothing was written",
+                       path, argv[optind + (int)i - 1]);
+                goto fail;
+            }
+        }
+    }
+    for (size_t i = 0; i < nreaders; i++) {
+        struct mf_unpack_stats one;
+        r = readers[i];
+        cli_progress_set_totals(&x.prog, mf_reader_header(r)->messages,
+                                mf_reader_header(r)->message_bytes);
+        if (mf_unpack(r, &o, on_progress, on_note, &x, &one, &err) < 0) {
+            cli_progress_done(&x.prog);
+            mf_err_ctx(&err, "%s", argv[optind + (int)i]);
+            r = NULL;
+            goto fail;
+        }
+        stats_add(&st, &one);
+        r = NULL;
     }
     cli_progress_update(&x.prog, st.messages, st.message_bytes, 1);
     cli_progress_done(&x.prog);
@@ -390,7 +446,8 @@ int cmd_unpack(int argc, char **argv)
         struct cli_json j;
         json_init(&j, stdout);
         json_obj(&j, NULL);
-        json_str(&j, "archive", argv[optind]);
+        json_str(&j, "archive", argv[argc - 1]);
+        json_u64(&j, "archives", nreaders);
         json_str(&j, "format", o.layout->name);
         json_bool(&j, "dry_run", o.dry_run);
         json_u64(&j, "users", st.users);
@@ -436,7 +493,9 @@ int cmd_unpack(int argc, char **argv)
 fail:
     rc = cli_fail("unpack", &err);
 done:
-    mf_reader_free(&r);
+    for (size_t i = 0; i < nreaders && readers != NULL; i++)
+        mf_reader_free(&readers[i]);
+    mf_free(readers);
     mf_free(keys);
     mf_free(pubs);
     for (size_t i = 0; i < o.nusers; i++)

@@ -15,6 +15,7 @@
 #include "../format/fsutil.h"
 #include "../format/hash.h"
 #include "../format/mem.h"
+#include "delta_apply.h"
 #include "mailbox_names.h"
 
 struct sieve_file {
@@ -63,7 +64,14 @@ struct run {
     struct staged *pending;
     size_t npending, pending_cap;
     uint64_t pending_bytes;
+    /* delta archives: what to do with each user, in archive order */
+    uint8_t *ucls;
+    size_t nucls, ui;
+    struct mf_apply *apply;
 };
+
+/* What a delta does to each user's target (decided before any write). */
+enum user_class { U_SKIP, U_NEW, U_APPLY, U_RESUME, U_CURRENT };
 
 static void note(struct run *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(struct run *x, const char *fmt, ...)
@@ -586,6 +594,147 @@ static int check_room(const char *tmpl, const struct mf_unpack_stats *st, struct
     return r;
 }
 
+/* Delta archives: each selected user's target must hold the delta's base
+ * (or the delta, or be in the middle of applying it), or not exist when the
+ * user is new. Checked for every user before anything is written; the first
+ * refusal is the error, naming both archives. */
+static int delta_prepass(struct run *x, struct mf_error *err)
+{
+    const struct mf_manifest *m = mf_reader_manifest(x->r);
+    struct mf_record rec;
+    char id[33], base[33], first[1024] = "";
+    size_t refused = 0, cap = 0;
+    int k, cls = U_SKIP, absent = 0;
+    char *user = NULL;
+    mf_hex(id, m->archive_id, sizeof m->archive_id);
+    mf_hex(base, m->base_id, sizeof m->base_id);
+    if (mf_reader_rewind(x->r, err) < 0)
+        return -1;
+    while ((k = mf_reader_next(x->r, &rec, err)) > 0) {
+        if (rec.type == MF_REC_USER) {
+            struct mf_target t;
+            struct mf_owner own = x->o->owner;
+            uint8_t *nv;
+            memset(&t, 0, sizeof t);
+            t.parentfd = t.stagefd = -1;
+            mf_free(user);
+            user = mf_strndup(rec.u.user.name.p, rec.u.user.name.n);
+            if (user == NULL)
+                return mf_err_nomem(err);
+            cls = U_SKIP;
+            absent = 0;
+            if (selected_user(x->o, rec.u.user.name) && user_name_ok(rec.u.user.name)) {
+                if (mf_target_open(&t, x->o->tmpl, user, &own, err) < 0) {
+                    mf_free(user);
+                    return -1;
+                }
+                if (t.state == MF_TARGET_ABSENT) {
+                    cls = U_NEW;
+                    absent = 1;
+                } else if (t.state == MF_TARGET_APPLIED) {
+                    struct mf_target_state_info si;
+                    mf_state_info(t.state_text, &si);
+                    if (strcmp(si.applying, id) == 0)
+                        cls = U_RESUME;
+                    else if (si.applying[0] == '\0' && strcmp(si.archive, id) == 0)
+                        cls = U_CURRENT;
+                    else if (si.applying[0] == '\0' && strcmp(si.archive, base) == 0)
+                        cls = U_APPLY;
+                    else if (refused++ == 0)
+                        snprintf(first, sizeof first,
+                                 si.applying[0] != '\0'
+                                     ? "%s is in the middle of applying delta %s; run that "
+                                       "delta again first (this one is %s)"
+                                     : "%s holds archive %s, but this delta (%s) applies to "
+                                       "archive %s",
+                                 t.path, si.applying[0] != '\0' ? si.applying : si.archive, id,
+                                 base);
+                } else if (refused++ == 0) {
+                    snprintf(first, sizeof first, "%s exists and was not made by mailferry",
+                             t.path);
+                }
+                mf_target_close(&t);
+            }
+            if (x->nucls == cap) {
+                cap = cap ? cap * 2 : 64;
+                nv = mf_realloc(x->ucls, cap);
+                if (nv == NULL) {
+                    mf_free(user);
+                    return mf_err_nomem(err);
+                }
+                x->ucls = nv;
+            }
+            x->ucls[x->nucls++] = (uint8_t)cls;
+        } else if (rec.type == MF_REC_MAILBOX_DELTA && absent &&
+                   rec.u.mailbox_delta.kind != MF_DELTA_NEW && cls == U_NEW) {
+            x->ucls[x->nucls - 1] = U_SKIP;
+            if (refused++ == 0)
+                snprintf(first, sizeof first,
+                         "user %s has no store on the target, but this delta (%s) changes one; "
+                         "unpack the chain from its full archive first", user, id);
+            cls = U_SKIP;
+        }
+    }
+    mf_free(user);
+    if (k < 0)
+        return -1;
+    if (refused > 0)
+        return mf_err(err, MF_ECHAIN, "%s%s", first,
+                      refused > 1 ? " (and other users alike); nothing was written" :
+                                    "; nothing was written");
+    return 0;
+}
+
+/* Delta records of a user whose store is changed in place. */
+static int apply_record(struct run *x, const struct mf_record *rec, struct mf_error *err)
+{
+    switch (rec->type) {
+    case MF_REC_EXTRA: return mf_apply_extra(x->apply, &rec->u.extra, err);
+    case MF_REC_MAILBOX: return mf_apply_mailbox(x->apply, &rec->u.mailbox, err);
+    case MF_REC_MAILBOX_DELTA: return mf_apply_mailbox_delta(x->apply, &rec->u.mailbox_delta, err);
+    case MF_REC_MESSAGE: return mf_apply_message(x->apply, &rec->u.message, err);
+    case MF_REC_FLAGS: return mf_apply_flags(x->apply, &rec->u.flags, err);
+    case MF_REC_EXPUNGE: return mf_apply_expunge(x->apply, &rec->u.expunge, err);
+    case MF_REC_MAILBOX_END: return mf_apply_mailbox_end(x->apply, err);
+    case MF_REC_MAILBOX_GONE: return mf_apply_mailbox_gone(x->apply, &rec->u.mailbox_gone, err);
+    case MF_REC_USER_END: {
+        int r = mf_apply_end(x->apply, err);
+        mf_apply_free(&x->apply);
+        return r;
+    }
+    default: return 0;
+    }
+}
+
+static int begin_apply(struct run *x, const struct mf_rec_user *u, int resume, struct mf_error *err)
+{
+    struct mf_apply_ctx c;
+    struct mf_owner own = x->o->owner;
+    struct mf_target t;
+    char *name = mf_strndup(u->name.p, u->name.n);
+    int r;
+    if (name == NULL)
+        return mf_err_nomem(err);
+    for (size_t i = 0; i < x->o->nowner_rules; i++)
+        if (strcmp(x->o->owner_rules[i].user, name) == 0)
+            own = x->o->owner_rules[i].owner;
+    memset(&t, 0, sizeof t);
+    t.parentfd = t.stagefd = -1;
+    if (mf_target_open(&t, x->o->tmpl, name, &own, err) < 0) {
+        mf_free(name);
+        return -1;
+    }
+    c.r = x->r;
+    c.o = x->o;
+    c.st = x->st;
+    c.note = x->note;
+    c.note_ctx = x->ctx;
+    r = mf_apply_begin(&x->apply, &c, name, &own, &t, resume, err);
+    mf_target_close(&t);
+    mf_free(name);
+    return r;
+}
+
 int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_progress_fn progress,
               mf_unpack_note_fn notefn, void *ctx, struct mf_unpack_stats *st,
               struct mf_error *err)
@@ -604,26 +753,50 @@ int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_pro
     x.t.parentfd = x.t.stagefd = -1;
     mf_buf_init(&x.name);
     mf_buf_init(&x.display);
-    if (mf_reader_manifest(r)->kind != MF_KIND_FULL)
-        return mf_err(err, MF_ECHAIN, "this is a delta archive; delta archives are not supported "
-                                      "by this version");
+    int delta = mf_reader_manifest(r)->kind == MF_KIND_DELTA;
     if (!mf_target_per_user(o->tmpl, strlen(o->tmpl)) && mf_reader_header(r)->users > 1 &&
         o->nusers != 1)
         return mf_err(err, MF_EUSAGE,
                       "the target template %s names one place for %" PRIu64 " users; use %%u or "
                       "%%n in it (or restore one user with --users)",
                       o->tmpl, mf_reader_header(r)->users);
-    if (mf_reader_rewind(r, err) < 0)
+    if (delta && delta_prepass(&x, err) < 0) {
+        mf_free(x.ucls);
         return -1;
+    }
+    if (mf_reader_rewind(r, err) < 0) {
+        mf_free(x.ucls);
+        return -1;
+    }
     while (rc == 0 && (k = mf_reader_next(r, &rec, err)) > 0) {
+        if (x.apply != NULL) {
+            rc = apply_record(&x, &rec, err);
+            if (rec.type == MF_REC_MESSAGE && progress != NULL)
+                progress(ctx, st);
+            continue;
+        }
         switch (rec.type) {
-        case MF_REC_USER:
-            skipping = !selected_user(o, rec.u.user.name);
-            if (!skipping) {
+        case MF_REC_USER: {
+            int cls = delta ? x.ucls[x.ui++] : U_NEW;
+            skipping = cls == U_SKIP || !selected_user(o, rec.u.user.name);
+            if (!skipping && cls == U_CURRENT) {
+                note_user(&x, "", "%.*s: the target holds this delta already; nothing to do",
+                          (int)rec.u.user.name.n, rec.u.user.name.p);
+                x.st->users_current++;
+                skipping = 1;
+            } else if (!skipping && (cls == U_APPLY || cls == U_RESUME)) {
+                if (o->dry_run) {
+                    x.st->users++;
+                    skipping = 1;   /* counted below through its records */
+                } else {
+                    rc = begin_apply(&x, &rec.u.user, cls == U_RESUME, err);
+                }
+            } else if (!skipping) {
                 rc = begin_user(&x, &rec.u.user, err);
                 skipping = rc == 0 && !x.active && !o->dry_run;
             }
             break;
+        }
         case MF_REC_EXTRA:
             if (!skipping && (x.active || o->dry_run))
                 rc = collect_extra(&x, &rec.u.extra, err);
@@ -658,6 +831,8 @@ int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_pro
         rc = -1;
     if (rc < 0)
         mf_target_abort(&x.t);
+    mf_apply_free(&x.apply);
+    mf_free(x.ucls);
     user_clear(&x);
     /* users staged completely are committed even when a later one failed */
     {
