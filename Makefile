@@ -63,7 +63,7 @@ unit: $(UNIT_BIN)
 # Every test, against the build in $(BUILD). Shell tests find the binaries
 # through MAILFERRY and MF_TOOLS.
 check-run: all unit
-	MAILFERRY=$(abspath $(BIN)) MF_TOOLS=$(abspath $(BUILD)/tools) MF_BUILD=$(abspath $(BUILD)) \
+	MF_STRICT=1 MAILFERRY=$(abspath $(BIN)) MF_TOOLS=$(abspath $(BUILD)/tools) MF_BUILD=$(abspath $(BUILD)) \
 	  MF_SAN=$(SAN) prove -f $(UNIT_BIN) tests/*.t
 
 check-san:

@@ -1336,6 +1336,25 @@ static struct mf_tar_node *node_below(struct mf_tar_node *root, const char *rel)
     return n;
 }
 
+/* Another name (a hard link) of a message already read: the same content. */
+static int tar_dup(void *ctx, struct mf_tar_node *from, struct mf_tar_node *to,
+                   struct mf_error *err)
+{
+    struct mf_packer *pk = ctx;
+    struct tar_msg *f = from->user, *t = to->user;
+    if (!f->have)
+        return 0;
+    *t = *f;
+    t->content.refs = mf_calloc(f->content.nrefs ? f->content.nrefs : 1, sizeof *t->content.refs);
+    if (t->content.refs == NULL) {
+        t->have = 0;
+        return mf_err_nomem(err);
+    }
+    memcpy(t->content.refs, f->content.refs, f->content.nrefs * sizeof *t->content.refs);
+    pk->st.bytes += t->content.size;
+    return 0;
+}
+
 static int tar_content(void *ctx, struct mf_tar_node *node, struct archive *a, struct mf_error *err)
 {
     struct mf_packer *pk = ctx;
@@ -1437,7 +1456,7 @@ static int tar_plan_user(struct mf_packer *pk, struct mf_tartree *tt, struct tar
     home = home_of(u->src->maildir);
     u->home = home != NULL ? mf_tartree_find(tt, home) : NULL;
     mf_free(home);
-    mf_tree_tar_init(&view, u->root);
+    mf_tree_tar_init(&view, u->root, tt);
     if (mf_folders_discover(&view.base, u->src->name, pk->o.layout, pk_warn, pk_skip_folder, pk,
                             &u->f, err) < 0)
         return mf_err_ctx(err, "user %s", u->src->name);
@@ -1468,14 +1487,15 @@ static int tar_plan_user(struct mf_packer *pk, struct mf_tartree *tt, struct tar
     return 0;
 }
 
-static int tar_emit_user(struct mf_packer *pk, struct tar_user *u, struct mf_error *err)
+static int tar_emit_user(struct mf_packer *pk, const struct mf_tartree *tt, struct tar_user *u,
+                         struct mf_error *err)
 {
     pk->user = u->src->name;
     if (user_record(pk, u->src->name, u->src->maildir, u->root->uid, u->root->gid, err) < 0)
         return -1;
     if (!pk->o.no_sieve && u->home != NULL) {
         struct mf_tree_tar hv;
-        mf_tree_tar_init(&hv, u->home);
+        mf_tree_tar_init(&hv, u->home, tt);
         if (pack_sieve(pk, &hv.base, err) < 0)
             return -1;
     }
@@ -1533,10 +1553,10 @@ int mf_packer_tar(struct mf_packer *pk, const char *tarpath, const struct mf_use
         if (tar_plan_user(pk, &tt, &tu[i], err) < 0)
             goto out;
     }
-    if (mf_tartree_visit(&tt, tarpath, tar_content, pk, err) < 0)
+    if (mf_tartree_visit(&tt, tarpath, tar_content, tar_dup, pk, err) < 0)
         goto out;
     for (size_t i = 0; i < n; i++)
-        if (tar_emit_user(pk, &tu[i], err) < 0)
+        if (tar_emit_user(pk, &tt, &tu[i], err) < 0)
             goto out;
     r = 0;
 out:

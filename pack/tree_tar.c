@@ -3,10 +3,14 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../format/fsutil.h"
 #include "../format/mem.h"
 
 #define META_MAX (16u * 1024 * 1024)
@@ -20,6 +24,12 @@ static int is_metadata(const char *parent, const char *name)
         if (strcmp(name, names[i]) == 0)
             return 1;
     return strcmp(parent, "courierimapkeywords") == 0 || strcmp(parent, "sieve") == 0;
+}
+
+static int is_index_file(const char *name)
+{
+    return strcmp(name, "dovecot.index") == 0 || strcmp(name, "dovecot.index.log") == 0 ||
+           strcmp(name, "dovecot.index.log.2") == 0 || strcmp(name, "dovecot.index.cache") == 0;
 }
 
 static int name_cmp(const char *a, const char *b, size_t blen)
@@ -172,6 +182,120 @@ static void finish_node(struct mf_tar_node *n)
             finish_node(n->kids[i]);
 }
 
+/* Copies a folder's index file into the spool, under its folder's id. */
+static int spool_index(struct mf_tartree *t, struct archive *a, const char *name,
+                       const char *slash, struct mf_error *err)
+{
+    char id[16], *parent;
+    unsigned sid = 0;
+    int dfd, fd;
+    uint8_t buf[65536];
+    parent = mf_strndup(name, slash != NULL ? (size_t)(slash - name) : 0);
+    if (parent == NULL)
+        return mf_err_nomem(err);
+    /* a tarball lists a folder's files together: search from the last */
+    for (unsigned i = t->nspool; i-- > 0 && sid == 0;)
+        if (strcmp(t->spool_dirs[i], parent) == 0)
+            sid = i + 1;
+    if (t->spool == NULL) {
+        const char *tmp = mf_tmpdir();
+        size_t n = strlen(tmp) + sizeof "/mailferry-tar.XXXXXX";
+        t->spool = mf_malloc(n);
+        if (t->spool == NULL) {
+            mf_free(parent);
+            return mf_err_nomem(err);
+        }
+        snprintf(t->spool, n, "%s/mailferry-tar.XXXXXX", tmp);
+        if (mkdtemp(t->spool) == NULL || (t->spoolfd = open(t->spool, O_RDONLY | O_DIRECTORY |
+                                                                           O_CLOEXEC)) < 0) {
+            int e = errno;
+            mf_free(t->spool);
+            mf_free(parent);
+            t->spool = NULL;
+            return mf_err_sys(err, MF_EIO, e, "spool directory in %s", tmp);
+        }
+    }
+    if (sid == 0) {
+        char **nv = mf_realloc(t->spool_dirs, (t->nspool + 1) * sizeof *nv);
+        if (nv == NULL) {
+            mf_free(parent);
+            return mf_err_nomem(err);
+        }
+        t->spool_dirs = nv;
+        nv[t->nspool] = parent;
+        parent = NULL;
+        sid = ++t->nspool;
+        snprintf(id, sizeof id, "%u", sid);
+        if (mkdirat(t->spoolfd, id, 0700) < 0)
+            return mf_err_sys(err, MF_EIO, errno, "%s/%s", t->spool, id);
+    }
+    mf_free(parent);
+    snprintf(id, sizeof id, "%u", sid);
+    dfd = openat(t->spoolfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return mf_err_sys(err, MF_EIO, errno, "%s/%s", t->spool, id);
+    fd = openat(dfd, slash != NULL ? slash + 1 : name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                0600);
+    close(dfd);
+    if (fd < 0)
+        return mf_err_sys(err, MF_EIO, errno, "spool %s", name);
+    for (;;) {
+        la_ssize_t got = archive_read_data(a, buf, sizeof buf);
+        if (got < 0) {
+            close(fd);
+            return mf_err(err, MF_EIO, "reading %s: %s", name, archive_error_string(a));
+        }
+        if (got == 0)
+            break;
+        if (mf_write_all(fd, buf, (size_t)got, name, err) < 0) {
+            close(fd);
+            return -1;
+        }
+    }
+    close(fd);
+    return 0;
+}
+
+/* A hard link becomes another name of the file it names: same size, times
+ * and (for metadata) content; one whose file is missing is left out. */
+static int resolve_links(struct mf_tar_node *root, struct mf_tar_node *n, struct mf_error *err)
+{
+    for (size_t i = 0; i < n->nkids; i++) {
+        struct mf_tar_node *k = n->kids[i], *f, **nv;
+        if (k->type == MF_ENT_DIR) {
+            if (resolve_links(root, k, err) < 0)
+                return -1;
+            continue;
+        }
+        if (k->hardlink == NULL)
+            continue;
+        f = walk(root, k->hardlink, 0);
+        if (f == NULL || f == k || f->type != MF_ENT_FILE || f->hardlink != NULL) {
+            k->type = MF_ENT_OTHER;
+            continue;
+        }
+        k->link = f;
+        k->size = f->size;
+        k->mtime = f->mtime;
+        k->ctime = f->ctime;
+        k->uid = f->uid;
+        k->gid = f->gid;
+        if (f->data != NULL) {
+            k->data = mf_malloc(f->len + 1);
+            if (k->data == NULL)
+                return mf_err_nomem(err);
+            memcpy(k->data, f->data, f->len + 1);
+            k->len = f->len;
+        }
+        nv = mf_realloc(f->linked, (f->nlinked + 1) * sizeof *nv);
+        if (nv == NULL)
+            return mf_err_nomem(err);
+        f->linked = nv;
+        nv[f->nlinked++] = k;
+    }
+    return 0;
+}
+
 int mf_tartree_load(struct mf_tartree *t, const char *path, struct mf_error *err)
 {
     struct archive *a;
@@ -179,6 +303,7 @@ int mf_tartree_load(struct mf_tartree *t, const char *path, struct mf_error *err
     int rc;
     memset(t, 0, sizeof *t);
     t->root.type = MF_ENT_DIR;
+    t->spoolfd = -1;
     a = open_tar(path, err);
     if (a == NULL)
         return -1;
@@ -196,9 +321,16 @@ int mf_tartree_load(struct mf_tartree *t, const char *path, struct mf_error *err
             return mf_err_nomem(err);
         }
         t->entries++;
-        n->type = archive_entry_hardlink(e) != NULL ? MF_ENT_OTHER
+        n->type = archive_entry_hardlink(e) != NULL ? MF_ENT_FILE
                   : ft == AE_IFREG ? MF_ENT_FILE : ft == AE_IFDIR ? MF_ENT_DIR
                   : ft == AE_IFLNK ? MF_ENT_LINK : MF_ENT_OTHER;
+        mf_free(n->hardlink);
+        n->hardlink = NULL;
+        if (archive_entry_hardlink(e) != NULL &&
+            (n->hardlink = mf_strdup(archive_entry_hardlink(e))) == NULL) {
+            archive_read_free(a);
+            return mf_err_nomem(err);
+        }
         n->size = (uint64_t)archive_entry_size(e);
         n->mtime = archive_entry_mtime(e);
         n->ctime = archive_entry_ctime_is_set(e) ? archive_entry_ctime(e) : n->mtime;
@@ -210,7 +342,13 @@ int mf_tartree_load(struct mf_tartree *t, const char *path, struct mf_error *err
             n->data = (uint8_t *)mf_strdup(archive_entry_symlink(e));
             n->len = n->data != NULL ? strlen((char *)n->data) : 0;
         }
-        if (n->type == MF_ENT_FILE && n->size <= META_MAX) {
+        if (n->type == MF_ENT_FILE && n->hardlink == NULL &&
+            is_index_file(slash != NULL ? slash + 1 : name) &&
+            spool_index(t, a, name, slash, err) < 0) {
+            archive_read_free(a);
+            return -1;
+        }
+        if (n->type == MF_ENT_FILE && n->hardlink == NULL && n->size <= META_MAX) {
             char parent[256] = "";
             const char *base = slash != NULL ? slash + 1 : name;
             if (slash != NULL) {
@@ -248,11 +386,18 @@ int mf_tartree_load(struct mf_tartree *t, const char *path, struct mf_error *err
     }
     archive_read_free(a);
     finish_node(&t->root);
-    return 0;
+    for (unsigned i = 0; i < t->nspool; i++) {
+        struct mf_tar_node *d = walk(&t->root, t->spool_dirs[i], 0);
+        if (d != NULL && d->type == MF_ENT_DIR)
+            d->spool_id = i + 1;
+    }
+    return resolve_links(&t->root, &t->root, err);
 }
 
 static void free_node(struct mf_tar_node *n)
 {
+    mf_free(n->hardlink);
+    mf_free(n->linked);
     for (size_t i = 0; i < n->nkids; i++) {
         if (n->kids[i] == NULL)
             continue;
@@ -267,11 +412,24 @@ static void free_node(struct mf_tar_node *n)
 void mf_tartree_free(struct mf_tartree *t)
 {
     free_node(&t->root);
+    if (t->spoolfd >= 0)
+        close(t->spoolfd);
+    for (unsigned i = 0; i < t->nspool; i++)
+        mf_free(t->spool_dirs[i]);
+    mf_free(t->spool_dirs);
+    if (t->spool != NULL) {
+        struct mf_error e;
+        if (mf_remove_tree(t->spool, &e) < 0) {
+            /* a private temporary directory; nothing else to do */
+        }
+        mf_free(t->spool);
+    }
     memset(t, 0, sizeof *t);
+    t->spoolfd = -1;
 }
 
-int mf_tartree_visit(struct mf_tartree *t, const char *path, mf_tar_visit_fn fn, void *ctx,
-                     struct mf_error *err)
+int mf_tartree_visit(struct mf_tartree *t, const char *path, mf_tar_visit_fn fn,
+                     mf_tar_dup_fn dup, void *ctx, struct mf_error *err)
 {
     struct archive *a = open_tar(path, err);
     struct archive_entry *e;
@@ -280,12 +438,27 @@ int mf_tartree_visit(struct mf_tartree *t, const char *path, mf_tar_visit_fn fn,
         return -1;
     while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
         const char *name = archive_entry_pathname(e);
-        struct mf_tar_node *n = name != NULL ? walk(&t->root, name, 0) : NULL;
-        if (n == NULL || n->user == NULL || n->type != MF_ENT_FILE)
+        struct mf_tar_node *n = name != NULL ? walk(&t->root, name, 0) : NULL, *first = NULL;
+        if (n == NULL || n->type != MF_ENT_FILE || n->link != NULL)
             continue;
-        if (fn(ctx, n, a, err) < 0) {
+        /* the node that takes the content: the file's, or a link's */
+        if (n->user != NULL)
+            first = n;
+        for (size_t i = 0; first == NULL && i < n->nlinked; i++)
+            if (n->linked[i]->user != NULL)
+                first = n->linked[i];
+        if (first == NULL)
+            continue;
+        if (fn(ctx, first, a, err) < 0) {
             archive_read_free(a);
             return -1;
+        }
+        for (size_t i = 0; i <= n->nlinked; i++) {
+            struct mf_tar_node *o = i < n->nlinked ? n->linked[i] : n;
+            if (o != first && o->user != NULL && dup(ctx, first, o, err) < 0) {
+                archive_read_free(a);
+                return -1;
+            }
         }
     }
     if (rc != ARCHIVE_EOF) {
@@ -361,15 +534,20 @@ static long tt_readlink(struct mf_tree *t, const char *rel, char *buf, size_t ca
 
 static int tt_open_dir(struct mf_tree *t, const char *rel)
 {
-    (void)t;
-    (void)rel;
-    return -1;
+    struct mf_tree_tar *v = (struct mf_tree_tar *)t;
+    struct mf_tar_node *n = walk(v->root, rel, 0);
+    char id[16];
+    if (n == NULL || n->type != MF_ENT_DIR || n->spool_id == 0 || v->spoolfd < 0)
+        return -1;
+    snprintf(id, sizeof id, "%u", n->spool_id);
+    return openat(v->spoolfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 static const struct mf_tree_ops tar_ops = {tt_list, tt_read, tt_is_dir, tt_readlink, tt_open_dir};
 
-void mf_tree_tar_init(struct mf_tree_tar *v, struct mf_tar_node *root)
+void mf_tree_tar_init(struct mf_tree_tar *v, struct mf_tar_node *root, const struct mf_tartree *t)
 {
+    v->spoolfd = t->spoolfd;
     v->base.ops = &tar_ops;
     v->root = root;
 }

@@ -307,7 +307,7 @@ int mf_dbox_write_root_files(struct mf_dbox *d, char **subscribed, size_t nsub,
         int fd = mf_dbox_create(d, d->rootfd, name, err);
         if (fd < 0)
             return -1;
-        fchmod(fd, 0444);
+        fchmod(fd, d->o.file_mode & 0444);   /* read-only, as Dovecot makes it */
         close(fd);
     }
     return 0;

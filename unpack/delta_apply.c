@@ -157,6 +157,8 @@ void mf_state_info(const char *text, struct mf_target_state_info *si)
         memcpy(si->applying, v, 32);
     if ((v = state_line(text, "format", &n)) != NULL && n < sizeof si->format)
         memcpy(si->format, v, n);
+    if ((v = state_line(text, "partial", &n)) != NULL && n < sizeof si->partial)
+        memcpy(si->partial, v, n);
 }
 
 static int load_uidmap(struct mf_apply *a, struct mf_error *err)
@@ -1073,9 +1075,10 @@ static int do_sieve(struct mf_apply *a, struct mf_error *err)
         a->c.st->skipped += a->nsieve;
         return 0;
     }
-    if (mkdirat(home, "sieve", 0700) == 0) {
+    if (mkdirat(home, "sieve", a->own.dir_mode & 0777) == 0) {
         int fd = openat(home, "sieve", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0 && a->own.set && fchown(fd, a->own.uid, a->own.gid) < 0) {
+        if (fd >= 0 && ((a->own.set && fchown(fd, a->own.uid, a->own.gid) < 0) ||
+                        fchmod(fd, a->own.dir_mode) < 0)) {
             /* reported below if writing fails */
         }
         if (fd >= 0)
@@ -1105,7 +1108,8 @@ static int do_sieve(struct mf_apply *a, struct mf_error *err)
                 continue;
             }
         } else {
-            int fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+            int fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                            a->own.file_mode);
             if (fd < 0 || (a->own.set && fchown(fd, a->own.uid, a->own.gid) < 0) ||
                 mf_write_all(fd, s->data, s->len, s->name, err) < 0 ||
                 (!a->ao.nosync && fsync(fd) < 0) || renameat(dir, tmp, dir, s->name) < 0) {

@@ -51,6 +51,7 @@ struct mf_target_state_info {
     char archive[33];    /* id of the archive last applied completely */
     char applying[33];   /* id of a delta being applied, or "" */
     char format[8];      /* sdbox or mdbox */
+    char partial[256];   /* the mailbox of a one-mailbox restore, or "" */
 };
 void mf_state_info(const char *text, struct mf_target_state_info *si);
 

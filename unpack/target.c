@@ -152,10 +152,12 @@ static void remove_stale_stages(struct mf_target *t)
 }
 
 int mf_target_open(struct mf_target *t, const char *tmpl, const char *user,
-                   const struct mf_owner *own, struct mf_error *err)
+                   const struct mf_owner *own, const struct mf_owner *shared,
+                   struct mf_error *err)
 {
     int pl = fixed_prefix_len(tmpl), fd;
     char *rest, *save = NULL, *comp, *next;
+    const char *tcomp = tmpl + (pl > 1 ? pl : 1);   /* the template part of comp */
     struct stat st;
     memset(t, 0, sizeof *t);
     t->parentfd = t->stagefd = -1;
@@ -197,6 +199,13 @@ int mf_target_open(struct mf_target *t, const char *tmpl, const char *user,
         }
         if (next == NULL)
             break;  /* comp is the leaf */
+        {
+            /* a directory above the per-user part is shared by users who may
+             * have different owners: it gets the shared owner */
+            size_t tl = strcspn(tcomp, "/");
+            int per_user = mf_target_per_user(tcomp, tl);
+            const struct mf_owner *o = per_user || shared == NULL ? own : shared;
+            tcomp += tl + (tcomp[tl] == '/');
         if (fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
             close(fd);
             mf_err(err, MF_ETARGET, "refusing target %s: %s is a symbolic link", t->path, comp);
@@ -205,7 +214,7 @@ int mf_target_open(struct mf_target *t, const char *tmpl, const char *user,
         }
         if (mkdirat(fd, comp, 0700) == 0) {
             int nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (nfd < 0 || owned_dir(nfd, own, err, comp) < 0) {
+            if (nfd < 0 || owned_dir(nfd, o, err, comp) < 0) {
                 if (nfd >= 0)
                     close(nfd);
                 close(fd);
@@ -223,6 +232,7 @@ int mf_target_open(struct mf_target *t, const char *tmpl, const char *user,
                 return mf_err_sys(err, MF_ETARGET, e, "refusing target %s: %s", t->path, comp);
             }
             fd = nfd;
+        }
         }
         comp = next;
     }

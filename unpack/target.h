@@ -40,9 +40,12 @@ int mf_target_expand(const char *tmpl, const char *user, char **out, struct mf_e
 /* Whether the first n bytes of a template differ per user (hold %u or %n). */
 int mf_target_per_user(const char *tmpl, size_t n);
 /* Resolves the parent of the user's root (creating missing directories
- * below the fixed prefix with the owner and mode) and inspects the root. */
+ * below the fixed prefix with the owner and mode: own for the user's own
+ * directories, shared (if not NULL) for those above the template's first
+ * per-user part) and inspects the root. */
 int mf_target_open(struct mf_target *t, const char *tmpl, const char *user,
-                   const struct mf_owner *own, struct mf_error *err) MF_WUR;
+                   const struct mf_owner *own, const struct mf_owner *shared,
+                   struct mf_error *err) MF_WUR;
 int mf_target_stage(struct mf_target *t, const struct mf_owner *own, struct mf_error *err) MF_WUR;
 /* Makes everything written so far on the target's file system durable
  * (syncfs): one call covers every staged user on that file system. */

@@ -308,6 +308,7 @@ int cmd_unpack(int argc, char **argv)
                 o.layout = &mf_mdbox_layout;
             else
                 return cli_usage("unpack", "--format is sdbox or mdbox");
+            o.format_given = 1;
             break;
         case O_OWNER: owner = optarg; break;
         case O_OWNERMAP: owner_map = optarg; break;
@@ -384,6 +385,11 @@ int cmd_unpack(int argc, char **argv)
     }
     if (users != NULL && split_users(users, &o, &err) < 0)
         goto fail;
+    /* directories above the per-user part: the default owner; searchable by
+     * all when users have owners of their own */
+    o.shared = o.owner;
+    if (o.nowner_rules > 0)
+        o.shared.dir_mode |= 0111;
     {
         /* the mail root's parent is the default home, for Sieve scripts */
         size_t n = strlen(o.tmpl);

@@ -68,6 +68,9 @@ struct run {
     uint8_t *ucls;
     size_t nucls, ui;
     struct mf_apply *apply;
+    size_t mb_matched;     /* mailboxes selected (--mailbox) for the current user */
+    size_t mb_matched_all;
+    uint8_t *user_seen;    /* per o->users: found in the archive */
 };
 
 /* What a delta does to each user's target (decided before any write). */
@@ -169,6 +172,8 @@ static void state_text(struct run *x, struct mf_buf *b)
                      "format %s\nuser %s\napplied %lld\n",
                   id, mh, m->chain, mf_kind_name(m->kind), x->o->layout->name, x->user,
                   (long long)time(NULL));
+    if (x->o->mailbox != NULL)
+        mf_buf_printf(b, "partial %s\n", x->o->mailbox);   /* a one-mailbox restore */
 }
 
 /* "archive <hex>" line of a state file, or NULL */
@@ -200,10 +205,23 @@ static int begin_user(struct run *x, const struct mf_rec_user *u, struct mf_erro
         x->st->users++;
         return 0;
     }
-    if (mf_target_open(&x->t, o->tmpl, x->user, &x->own, err) < 0)
+    if (mf_target_open(&x->t, o->tmpl, x->user, &x->own, &o->shared, err) < 0)
         return -1;
     mf_hex(id, mf_reader_manifest(x->r)->archive_id, MF_ARCHIVE_ID_BYTES);
     if (x->t.state == MF_TARGET_APPLIED) {
+        struct mf_target_state_info si;
+        mf_state_info(x->t.state_text, &si);
+        if (si.format[0] != '\0' && strcmp(si.format, o->layout->name) != 0)
+            return mf_err(err, MF_ETARGET, "%s holds a %s store; this unpack writes %s",
+                          x->t.path, si.format, o->layout->name);
+        if (strcmp(si.partial, o->mailbox != NULL ? o->mailbox : "") != 0)
+            return mf_err(err, MF_ETARGET,
+                          si.partial[0] != '\0'
+                              ? "%s holds only mailbox %s (a --mailbox restore); move it away "
+                                "to restore more"
+                              : "%s holds a whole store already%s; restore the mailbox into "
+                                "another --to and move it over with doveadm",
+                          x->t.path, si.partial[0] != '\0' ? si.partial : "");
         if (state_archive(x->t.state_text, have) == 0 && strcmp(have, id) == 0) {
             note(x, "%s already holds this archive; nothing to do", x->t.path);
             x->st->users_current++;
@@ -304,6 +322,7 @@ static int begin_mailbox(struct run *x, const struct mf_rec_mailbox *m, struct m
         x->nkw = i + 1;
     }
     x->st->mailboxes++;
+    x->mb_matched++;
     x->in_mailbox = 1;
     if (x->o->dry_run) {
         x->st->need_inodes += 3;
@@ -429,9 +448,10 @@ static int write_sieve(struct run *x, struct staged *u, struct mf_error *err)
         x->st->skipped += u->nsieve;
         return 0;
     }
-    if (mkdirat(home, "sieve", 0700) == 0) {
+    if (mkdirat(home, "sieve", u->own.dir_mode & 0777) == 0) {
         dir = openat(home, "sieve", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dir >= 0 && u->own.set && fchown(dir, u->own.uid, u->own.gid) < 0) {
+        if (dir >= 0 && ((u->own.set && fchown(dir, u->own.uid, u->own.gid) < 0) ||
+                         fchmod(dir, u->own.dir_mode) < 0)) {
             close(dir);
             close(home);
             return mf_err_sys(err, MF_EIO, errno, "chown sieve directory");
@@ -459,7 +479,7 @@ static int write_sieve(struct run *x, struct staged *u, struct mf_error *err)
                 note_user(x, u->user, "cannot chown .dovecot.sieve: %s", strerror(errno));
         } else {
             int fd = openat(dir, f->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                            0600);
+                            u->own.file_mode);
             if (fd < 0) {
                 note_user(x, u->user, "Sieve script %s exists already; kept as it is", f->name);
                 continue;
@@ -548,6 +568,15 @@ static int end_user(struct run *x, struct mf_error *err)
 {
     struct mf_buf state;
     int r;
+    x->mb_matched_all += x->mb_matched;
+    if (x->active && x->o->mailbox != NULL && x->mb_matched == 0) {
+        /* nothing of this user to restore: no empty store left behind */
+        note(x, "no mailbox %s; nothing written for this user", x->o->mailbox);
+        mf_target_abort(&x->t);
+        x->st->users--;
+        x->active = 0;
+    }
+    x->mb_matched = 0;
     if (!x->active)
         return 0;
     if (x->o->layout->user_end(x->d, err) < 0 ||
@@ -624,7 +653,7 @@ static int delta_prepass(struct run *x, struct mf_error *err)
             cls = U_SKIP;
             absent = 0;
             if (selected_user(x->o, rec.u.user.name) && user_name_ok(rec.u.user.name)) {
-                if (mf_target_open(&t, x->o->tmpl, user, &own, err) < 0) {
+                if (mf_target_open(&t, x->o->tmpl, user, &own, &x->o->shared, err) < 0) {
                     mf_free(user);
                     return -1;
                 }
@@ -634,7 +663,16 @@ static int delta_prepass(struct run *x, struct mf_error *err)
                 } else if (t.state == MF_TARGET_APPLIED) {
                     struct mf_target_state_info si;
                     mf_state_info(t.state_text, &si);
-                    if (strcmp(si.applying, id) == 0)
+                    if (si.partial[0] != '\0') {
+                        if (refused++ == 0)
+                            snprintf(first, sizeof first, "%s holds only mailbox %s (a --mailbox "
+                                     "restore); a delta needs the whole store", t.path, si.partial);
+                    } else if (x->o->format_given && si.format[0] != '\0' &&
+                               strcmp(si.format, x->o->layout->name) != 0) {
+                        if (refused++ == 0)
+                            snprintf(first, sizeof first, "%s holds a %s store, not %s", t.path,
+                                     si.format, x->o->layout->name);
+                    } else if (strcmp(si.applying, id) == 0)
                         cls = U_RESUME;
                     else if (si.applying[0] == '\0' && strcmp(si.archive, id) == 0)
                         cls = U_CURRENT;
@@ -720,7 +758,7 @@ static int begin_apply(struct run *x, const struct mf_rec_user *u, int resume, s
             own = x->o->owner_rules[i].owner;
     memset(&t, 0, sizeof t);
     t.parentfd = t.stagefd = -1;
-    if (mf_target_open(&t, x->o->tmpl, name, &own, err) < 0) {
+    if (mf_target_open(&t, x->o->tmpl, name, &own, &x->o->shared, err) < 0) {
         mf_free(name);
         return -1;
     }
@@ -764,6 +802,10 @@ int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_pro
         mf_free(x.ucls);
         return -1;
     }
+    if (o->nusers > 0 && (x.user_seen = mf_calloc(o->nusers, 1)) == NULL) {
+        mf_free(x.ucls);
+        return mf_err_nomem(err);
+    }
     if (mf_reader_rewind(r, err) < 0) {
         mf_free(x.ucls);
         return -1;
@@ -778,6 +820,9 @@ int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_pro
         switch (rec.type) {
         case MF_REC_USER: {
             int cls = delta ? x.ucls[x.ui++] : U_NEW;
+            for (size_t i = 0; i < o->nusers && x.user_seen != NULL; i++)
+                if (mf_str_eq(rec.u.user.name, o->users[i]))
+                    x.user_seen[i] = 1;
             skipping = cls == U_SKIP || !selected_user(o, rec.u.user.name);
             if (!skipping && cls == U_CURRENT) {
                 note_user(&x, "", "%.*s: the target holds this delta already; nothing to do",
@@ -834,6 +879,15 @@ int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_pro
     mf_apply_free(&x.apply);
     mf_free(x.ucls);
     user_clear(&x);
+    for (size_t i = 0; rc == 0 && i < o->nusers; i++)
+        if (!x.user_seen[i]) {
+            note_user(&x, o->users[i], "not in the archive");
+            st->skipped++;
+        }
+    mf_free(x.user_seen);
+    if (rc == 0 && o->mailbox != NULL && x.mb_matched_all == 0)
+        rc = mf_err(err, MF_EUSAGE, "no mailbox named %s in the archive%s", o->mailbox,
+                    o->nusers > 0 ? " for the users given" : "");
     /* users staged completely are committed even when a later one failed */
     {
         struct mf_error ferr;

@@ -19,7 +19,9 @@ struct mf_owner_rule {
 struct mf_unpack_opts {
     const char *tmpl;                   /* e.g. /var/vmail/%d/%n/sdbox */
     const struct mf_dbox_layout *layout;
+    int format_given;                   /* --format was given (else a delta takes the target's) */
     struct mf_owner owner;              /* default owner and modes */
+    struct mf_owner shared;             /* directories shared by several users */
     struct mf_owner_rule *owner_rules;  /* per user, from --owner-map */
     size_t nowner_rules;
     int nosync, dry_run;
