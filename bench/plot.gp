@@ -8,6 +8,8 @@ set datafile missing "NaN"
 set multiplot layout 1,2 title "mailferry vs peers: cost against store size (warm cache, medians)"
 set key top left
 set grid
+set xrange [0:*]
+set yrange [0:*]
 set xlabel "store size (GB)"
 set ylabel "wall time (s)"
 set title "time"
