@@ -86,4 +86,14 @@ install: $(BIN)
 clean:
 	rm -rf build build-san
 
+# ---- bench: the benchmark harness (bench/run; not part of `make check`) --------
+# `make bench` installs the peers (bench/deps.sh), builds, and writes
+# bench/RESULTS.md and bench/results.png: about 30 minutes on 2 cores;
+# BENCH_QUICK=1 make bench (or bench/run --quick): under 5 minutes.
+# BENCH_WORK and BENCH_CACHE override the work and npm cache directories.
+bench: deps $(BIN)
+	@sh bench/deps.sh
+	MAILFERRY=$(abspath $(BIN)) python3 bench/run
+# ---- end bench -----------------------------------------------------------------
+
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
