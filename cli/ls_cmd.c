@@ -137,7 +137,7 @@ static int list_json(struct mf_reader *r, struct mf_error *err)
         }
         case MF_REC_EXTRA: {
             const struct mf_rec_extra *x = &rec.u.extra;
-            static const char *const roles[] = {"", "sieve-script", "sieve-active", "file"};
+            static const char *const roles[] = {"", "sieve-script", "sieve-active", "file", "subscriptions"};
             json_obj(&j, NULL);
             json_str(&j, "role", roles[x->role]);
             json_strn(&j, "path", x->path.p, x->path.n);

@@ -19,6 +19,7 @@ static const struct command commands[] = {
     {"unpack", cmd_unpack, "validate an archive and write Dovecot sdbox or mdbox stores"},
     {"verify", cmd_verify, "check archives completely, writing nothing"},
     {"ls", cmd_ls, "list users, mailboxes and messages of an archive"},
+    {"diff", cmd_diff, "what changed between two archives of a chain"},
 };
 
 static void usage(FILE *f)

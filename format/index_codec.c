@@ -585,7 +585,7 @@ static int dec_payload(struct mf_idx_dec *d, uint8_t type, struct mf_cur *c, str
         x->target = cur_mstr(c, MF_PATH_MAX);
         if (c->bad)
             return -1;
-        if (x->role < MF_EXTRA_SIEVE_SCRIPT || x->role > MF_EXTRA_FILE) {
+        if (x->role < MF_EXTRA_SIEVE_SCRIPT || x->role > MF_EXTRA_SUBSCRIPTIONS) {
             *why = "unknown extra file role";
             return -1;
         }

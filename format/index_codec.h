@@ -102,7 +102,8 @@ struct mf_rec_user_end {
 enum mf_extra_role {
     MF_EXTRA_SIEVE_SCRIPT = 1,  /* path = script file name */
     MF_EXTRA_SIEVE_ACTIVE = 2,  /* target = name of the active script */
-    MF_EXTRA_FILE = 3           /* other per-user file, kept for the record */
+    MF_EXTRA_FILE = 3,          /* other per-user file, kept for the record */
+    MF_EXTRA_SUBSCRIPTIONS = 4  /* the subscription list: names, levels TAB-joined, one a line */
 };
 
 struct mf_rec_extra {

@@ -74,10 +74,10 @@ static int flag_change(struct mf_mbox_delta *d, const struct mf_plan_msg *m,
     if (added == NULL || removed == NULL)
         goto nomem;
     for (uint32_t i = 0; i < m->nkw; i++)
-        if (bsearch(&m->kw[i], bk, nb, sizeof *bk, cmp_u32) == NULL)
+        if (nb == 0 || bsearch(&m->kw[i], bk, nb, sizeof *bk, cmp_u32) == NULL)
             added[na++] = m->kw[i];
     for (uint32_t i = 0; i < nb; i++)
-        if (bsearch(&bk[i], m->kw, m->nkw, sizeof *m->kw, cmp_u32) == NULL)
+        if (m->nkw == 0 || bsearch(&bk[i], m->kw, m->nkw, sizeof *m->kw, cmp_u32) == NULL)
             removed[nr++] = bk[i];
     mf_free(bk);
     if (m->flags == bm->flags && na == 0 && nr == 0 && same_other) {

@@ -245,6 +245,63 @@ static int same_name(const struct mf_plan_mailbox *mb, const struct mf_sub_name 
     return 1;
 }
 
+/* Adds the names to the subscription list: decoded to UTF-8, levels
+ * TAB-joined, Courier's INBOX. prefix removed, each name once. */
+static int subs_list(struct mf_folders *f, const struct mf_subs *subs, int courier)
+{
+    struct mf_buf b;
+    mf_buf_init(&b);
+    if (f->subs_text != NULL)
+        mf_buf_append(&b, f->subs_text, f->subs_len);
+    for (size_t i = 0; i < subs->n; i++) {
+        const struct mf_sub_name *s = &subs->names[i];
+        size_t first = courier && s->ncomp > 1 && strcmp(s->comp[0], "INBOX") == 0, start = b.len;
+        int bad = 0;
+        if (s->ncomp == 0)
+            continue;
+        for (size_t c = first; c < s->ncomp && !bad; c++) {
+            char *dec = NULL;
+            unsigned char enc;
+            if (c > first)
+                mf_buf_u8(&b, '\t');
+            if (s->ncomp == 1 && strcasecmp(s->comp[0], "INBOX") == 0) {
+                mf_buf_puts(&b, "INBOX");
+                continue;
+            }
+            if (mf_decode_component(s->comp[c], strlen(s->comp[c]), &dec, &enc) < 0) {
+                bad = 1;
+                continue;
+            }
+            mf_buf_puts(&b, dec);
+            mf_free(dec);
+        }
+        mf_buf_u8(&b, '\n');
+        if (bad) {
+            b.len = start;
+            continue;
+        }
+        /* once */
+        for (size_t o = 0; o < start;) {
+            const uint8_t *nl = memchr(b.p + o, '\n', start - o);
+            size_t n = (size_t)(nl - (b.p + o)) + 1;
+            if (n == b.len - start && memcmp(b.p + o, b.p + start, n) == 0) {
+                b.len = start;
+                break;
+            }
+            o += n;
+        }
+    }
+    if (b.oom) {
+        mf_buf_free(&b);
+        return -1;
+    }
+    mf_free(f->subs_text);
+    f->subs_text = (char *)mf_buf_steal(&b, &f->subs_len);
+    if (f->subs_text == NULL)
+        f->subs_text = mf_strdup("");
+    return f->subs_text == NULL ? -1 : 0;
+}
+
 static int apply_subscriptions(struct mf_tree *tree, struct mf_folders *f, const char *where,
                                mf_warn_fn warn, void *ctx, struct mf_error *err)
 {
@@ -271,6 +328,10 @@ static int apply_subscriptions(struct mf_tree *tree, struct mf_folders *f, const
             for (size_t m = 0; m < f->n; m++)
                 if (same_name(&f->v[m], &subs.names[i]))
                     f->v[m].subscribed = 1;
+        if (subs_list(f, &subs, k == 1) < 0) {
+            mf_subs_free(&subs);
+            return mf_err_nomem(err);
+        }
         mf_subs_free(&subs);
     }
     return 0;
@@ -327,5 +388,6 @@ void mf_folders_free(struct mf_folders *f)
     for (size_t i = 0; i < f->n; i++)
         mf_plan_mailbox_free(&f->v[i]);
     mf_free(f->v);
+    mf_free(f->subs_text);
     memset(f, 0, sizeof *f);
 }

@@ -25,6 +25,10 @@ struct mf_folders {
     size_t skipped;             /* directories not taken (links, bad names) */
     mf_folder_skip_fn skip;     /* told about each of them */
     void *skip_ctx;
+    /* the subscription list (spec: EXTRA role 4), NULL when the user has no
+     * subscriptions file */
+    char *subs_text;
+    size_t subs_len;
 };
 
 /* layout: MF_LAYOUT_AUTO, MF_LAYOUT_MAILDIRPP or MF_LAYOUT_FS. `skip` is

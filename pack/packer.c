@@ -1122,8 +1122,10 @@ static int extra_in_base(struct mf_packer *pk, const struct mf_rec_extra *x, con
     for (size_t i = 0; i < pk->base->nextras; i++) {
         const struct mf_base_extra *e = &pk->base->extras[i];
         if (e->role == x->role && strlen(e->path) == x->path.n &&
-            memcmp(e->path, x->path.p, x->path.n) == 0 && strlen(e->target) == x->target.n &&
-            memcmp(e->target, x->target.p, x->target.n) == 0 && e->size == len &&
+            (x->path.n == 0 || memcmp(e->path, x->path.p, x->path.n) == 0) &&
+            strlen(e->target) == x->target.n &&
+            (x->target.n == 0 || memcmp(e->target, x->target.p, x->target.n) == 0) &&
+            e->size == len &&
             memcmp(e->content, content, MF_HASH_BYTES) == 0)
             return 1;
     }
@@ -1189,6 +1191,23 @@ static int pack_sieve(struct mf_packer *pk, struct mf_tree *home, struct mf_erro
             r = mf_writer_extra(pk->w, &x, NULL, 0, err);
     }
     return r;
+}
+
+/* The subscription list as an extra file (spec: EXTRA role 4). */
+static int pack_subscriptions(struct mf_packer *pk, const struct mf_folders *f,
+                              struct mf_error *err)
+{
+    struct mf_rec_extra x;
+    if (f->subs_text == NULL)
+        return 0;
+    memset(&x, 0, sizeof x);
+    x.role = MF_EXTRA_SUBSCRIPTIONS;
+    x.path.p = "subscriptions";
+    x.path.n = strlen(x.path.p);
+    x.mode = 0600;
+    if (extra_in_base(pk, &x, (const uint8_t *)f->subs_text, f->subs_len))
+        return 0;
+    return mf_writer_extra(pk->w, &x, f->subs_text, f->subs_len, err);
 }
 
 /* The home directory of a Maildir: its parent when it is named "Maildir". */
@@ -1263,6 +1282,8 @@ int mf_packer_user(struct mf_packer *pk, const char *user, const char *maildir,
             r = -1;
         }
     }
+    if (pack_subscriptions(pk, &f, err) < 0)
+        goto out;
     for (size_t i = 0; i < f.n; i++)
         if (pack_mailbox_fs(pk, &tree, &f.v[i], err) < 0)
             goto out;
@@ -1499,6 +1520,8 @@ static int tar_emit_user(struct mf_packer *pk, const struct mf_tartree *tt, stru
         if (pack_sieve(pk, &hv.base, err) < 0)
             return -1;
     }
+    if (pack_subscriptions(pk, &u->f, err) < 0)
+        return -1;
     for (size_t k = 0; k < u->f.n; k++) {
         struct mf_plan_mailbox *mb = &u->f.v[k];
         if (mb->skipped)

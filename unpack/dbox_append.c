@@ -428,7 +428,8 @@ static int assign_uids(struct mf_tstore *ts, struct mf_tbox *bx, const struct mf
             b->already++;
         }
     /* APPEND records go in ascending UID order; those not added last */
-    qsort(b->msgs, b->n, sizeof *b->msgs, cmp_newmsg_uid);
+    if (b->n > 1)
+        qsort(b->msgs, b->n, sizeof *b->msgs, cmp_newmsg_uid);
     return 0;
 }
 

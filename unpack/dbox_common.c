@@ -163,7 +163,8 @@ int mf_dbox_add_rec(struct mf_dbox *d, const struct mf_dbox_msg *m, struct mf_db
     r->flags = m->flags;
     r->kw_off = (uint32_t)d->nkwpool;
     r->nkw = m->nkw;
-    memcpy(d->kwpool + d->nkwpool, m->kw, m->nkw * sizeof *m->kw);
+    if (m->nkw > 0)
+        memcpy(d->kwpool + d->nkwpool, m->kw, m->nkw * sizeof *m->kw);
     d->nkwpool += m->nkw;
     r->saved = m->saved < 0 ? 0 : m->saved > UINT32_MAX ? UINT32_MAX : (uint32_t)m->saved;
     if (!m->recent)

@@ -60,11 +60,6 @@ struct sieve_new {
     int active;
 };
 
-struct sub_ent {
-    char *storage;
-    int on;
-};
-
 struct mf_apply {
     struct mf_apply_ctx c;
     char *user;
@@ -97,8 +92,8 @@ struct mf_apply {
     size_t ngone;
     struct parked *parked;
     size_t nparked;
-    struct sub_ent *subs;
-    size_t nsubs;
+    struct mf_buf subs;            /* the source's new subscription list, if it changed */
+    int have_subs;
     struct sieve_new *sieve;
     size_t nsieve;
     /* the message last read for chain references */
@@ -334,6 +329,7 @@ int mf_apply_begin(struct mf_apply **a_r, const struct mf_apply_ctx *c, const ch
     a->rootfd = -1;
     a->cm.fd = -1;
     mf_batch_init(&a->batch);
+    mf_buf_init(&a->subs);
     mf_buf_init(&a->storage);
     mf_buf_init(&a->display);
     a->user = mf_strdup(user);
@@ -372,6 +368,11 @@ int mf_apply_extra(struct mf_apply *a, const struct mf_rec_extra *x, struct mf_e
     struct sieve_new *nv, *s;
     struct mf_str name = x->role == MF_EXTRA_SIEVE_ACTIVE ? x->target : x->path;
     struct mf_buf data;
+    if (x->role == MF_EXTRA_SUBSCRIPTIONS) {
+        mf_buf_reset(&a->subs);
+        a->have_subs = 1;
+        return mf_reader_emit(a->c.r, x->refs, x->nrefs, x->size, NULL, buf_sink, &a->subs, err);
+    }
     if (a->c.o->no_sieve || x->role == MF_EXTRA_FILE)
         return 0;
     if (name.n == 0 || name.n > 255 || memchr(name.p, '/', name.n) != NULL ||
@@ -416,19 +417,6 @@ static void mailbox_clear(struct mf_apply *a)
     mf_batch_free(&a->batch);
     mf_batch_init(&a->batch);
     a->in_mb = a->skip_mb = 0;
-}
-
-static int add_sub(struct mf_apply *a, const char *storage, int on, struct mf_error *err)
-{
-    struct sub_ent *nv = mf_realloc(a->subs, (a->nsubs + 1) * sizeof *nv);
-    if (nv == NULL)
-        return mf_err_nomem(err);
-    a->subs = nv;
-    nv[a->nsubs].on = on;
-    if ((nv[a->nsubs].storage = mf_strdup(storage)) == NULL)
-        return mf_err_nomem(err);
-    a->nsubs++;
-    return 0;
 }
 
 int mf_apply_mailbox(struct mf_apply *a, const struct mf_rec_mailbox *m, struct mf_error *err)
@@ -515,8 +503,6 @@ static int place(struct mf_apply *a, struct mf_tbox **bp, struct mf_error *err)
         b = mf_tstore_find(&a->ts, guid);
         if (b == NULL)
             return mf_err(err, MF_EINTERNAL, "mailbox lost");
-        if (b->storage[0] != '\0' && add_sub(a, b->storage, 0, err) < 0)
-            return -1;   /* the old name's subscription goes */
         if (mf_box_move(&a->ts, b, storage, &a->ao, err) < 0)
             return -1;
         *bp = b;
@@ -583,7 +569,7 @@ int mf_apply_mailbox_delta(struct mf_apply *a, const struct mf_rec_mailbox_delta
     if (place(a, &b, err) < 0)
         return mf_err_ctx(err, "user %s, mailbox %s", a->user, (const char *)a->display.p);
     a->batch.uidnext = a->uidnext;
-    return add_sub(a, (const char *)a->storage.p, (a->mb_flags & MF_MBOX_SUBSCRIBED) != 0, err);
+    return 0;
 }
 
 int mf_apply_message(struct mf_apply *a, const struct mf_rec_message *m, struct mf_error *err)
@@ -639,6 +625,8 @@ int mf_apply_message(struct mf_apply *a, const struct mf_rec_message *m, struct 
     bt->n++;
     a->c.st->messages++;
     a->c.st->message_bytes += m->size;
+    a->c.st->bytes_written += m->size;
+    a->c.st->files += a->ts.mdbox ? 0 : 1;
     return 0;
 }
 
@@ -892,11 +880,17 @@ static int do_removals(struct mf_apply *a, struct mf_error *err)
 {
     for (size_t i = 0; i < a->ngone; i++) {
         struct mf_tbox *b = mf_tstore_find(&a->ts, a->gone[i]);
+        const char *name = NULL;
         char g[33];
         if (b == NULL)
             continue;
         guid_hex(g, a->gone[i]);
-        note(a, "mailbox %s removed (as at the source)", b->storage[0] ? b->storage : g);
+        for (size_t k = 0; k < a->nparked && name == NULL; k++)
+            if (memcmp(a->parked[k].guid, a->gone[i], 16) == 0)
+                name = a->parked[k].storage;   /* moved aside meanwhile */
+        if (name == NULL)
+            name = b->storage[0] != '\0' ? b->storage : g;
+        note(a, "mailbox %s removed (as at the source)", name);
         if (mf_box_delete(&a->ts, b, &a->ao, err) < 0)
             return mf_err_ctx(err, "user %s", a->user);
         a->dirty_tree = 1;
@@ -950,68 +944,99 @@ static int do_removals(struct mf_apply *a, struct mf_error *err)
     return 0;
 }
 
-/* subscriptions: the source's state for the mailboxes of the delta, the
- * target's for the others; written under Dovecot's dotlock. */
+/* The lines of a subscriptions file (after the version 2 header), or of a
+ * translated list: one entry per line. */
+static int has_line(const struct mf_buf *b, size_t from, const char *l, size_t n)
+{
+    for (size_t o = from; o < b->len;) {
+        const uint8_t *nl = memchr(b->p + o, '\n', b->len - o);
+        size_t k = nl != NULL ? (size_t)(nl - (b->p + o)) : b->len - o;
+        if (k == n && memcmp(b->p + o, l, n) == 0)
+            return 1;
+        o += k + 1;
+    }
+    return 0;
+}
+
+static size_t body_start(const struct mf_buf *b)
+{
+    if (b->len >= 4 && memcmp(b->p, "V\t2\n", 4) == 0) {
+        const uint8_t *nl = memchr(b->p + 4, '\n', b->len - 4);   /* the empty line */
+        return nl != NULL ? (size_t)(nl - b->p) + 1 : b->len;
+    }
+    return 0;
+}
+
+static int read_root_file(struct mf_apply *a, const char *name, struct mf_buf *out, int *exists,
+                          struct mf_error *err)
+{
+    uint8_t *data;
+    size_t len;
+    int fd = openat(a->rootfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    *exists = fd >= 0;
+    if (fd < 0)
+        return errno == ENOENT ? 0 : mf_err_sys(err, MF_EIO, errno, "%s/%s", a->t.path, name);
+    if (mf_read_fd(fd, name, 16u << 20, &data, &len, err) < 0) {
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    mf_buf_append(out, data, len);
+    mf_free(data);
+    return out->oom ? mf_err_nomem(err) : 0;
+}
+
+/* The three-way merge of subscriptions: a name the source subscribed or
+ * unsubscribed since the base follows the source; every other name stays as
+ * the target has it. Written under Dovecot's dotlock (the new content goes
+ * into the lock file, which is then renamed over the file). */
 static int do_subscriptions(struct mf_apply *a, struct mf_error *err)
 {
-    uint8_t *old = NULL;
-    size_t len = 0;
-    struct mf_buf out;
-    int fd = -1, r = 0, any_on = 0;
-    const char *p, *end;
+    struct mf_buf baseraw, base, src, tgt, out;
+    int have_base, have_tgt, fd = -1, r = -1;
+    size_t tb;
     time_t deadline = time(NULL) + 10;
-    if (a->nsubs == 0)
-        return 0;
-    for (size_t i = 0; i < a->nsubs; i++)
-        any_on |= a->subs[i].on;
-    fd = openat(a->rootfd, "subscriptions", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-        r = mf_read_fd(fd, "subscriptions", 16u << 20, &old, &len, err);
-        close(fd);
-        if (r < 0)
-            return -1;
-    }
+    if (!a->have_subs)
+        return 0;   /* unchanged at the source: the target's stay */
+    mf_buf_init(&baseraw);
+    mf_buf_init(&base);
+    mf_buf_init(&src);
+    mf_buf_init(&tgt);
     mf_buf_init(&out);
+    if (read_root_file(a, MF_SUBS_BASE_FILE, &baseraw, &have_base, err) < 0 ||
+        read_root_file(a, "subscriptions", &tgt, &have_tgt, err) < 0 ||
+        mf_subs_translate((const char *)baseraw.p, baseraw.len, a->c.o->sep, a->c.o->utf8, &base,
+                          err) < 0 ||
+        mf_subs_translate((const char *)a->subs.p, a->subs.len, a->c.o->sep, a->c.o->utf8, &src,
+                          err) < 0)
+        goto out;
+    tb = body_start(&tgt);
+    if (!have_base) {
+        /* no record of the source's earlier list: the target's is the base */
+        mf_buf_append(&base, tgt.p + tb, tgt.len - tb);
+    }
     mf_buf_puts(&out, "V\t2\n\n");
-    p = (const char *)old;
-    end = p != NULL ? p + len : NULL;
-    if (p != NULL && len >= 4 && memcmp(p, "V\t2\n", 4) == 0) {
-        p = memchr(p + 4, '\n', (size_t)(end - p - 4));   /* the empty line */
-        p = p != NULL ? p + 1 : end;
-    }
-    while (p != NULL && p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
-        int mentioned = 0;
-        for (size_t i = 0; i < a->nsubs && n > 0; i++) {
-            const char *s = a->subs[i].storage;
-            size_t sl = strlen(s), k;
-            if (sl != n)
+    for (int pass = 0; pass < 2; pass++) {
+        const struct mf_buf *from = pass == 0 ? &tgt : &src;
+        size_t o = pass == 0 ? tb : 0;
+        while (o < from->len) {
+            const char *l = (const char *)from->p + o;
+            const uint8_t *nl = memchr(from->p + o, '\n', from->len - o);
+            size_t n = nl != NULL ? (size_t)((const uint8_t *)nl - from->p) - o : from->len - o;
+            int in_b = has_line(&base, 0, l, n), in_s = has_line(&src, 0, l, n);
+            int in_t = has_line(&tgt, tb, l, n);
+            int keep = in_b != in_s ? in_s : in_t;
+            o += n + 1;
+            if (n == 0 || !keep || has_line(&out, 5, l, n))
                 continue;
-            for (k = 0; k < n && (s[k] == p[k] || (s[k] == '/' && p[k] == '\t')); k++)
-                ;
-            mentioned |= k == n;
-        }
-        if (n > 0 && !mentioned) {
-            mf_buf_append(&out, p, n);
+            mf_buf_append(&out, l, n);
             mf_buf_u8(&out, '\n');
         }
-        p = nl != NULL ? nl + 1 : end;
     }
-    for (size_t i = 0; i < a->nsubs; i++)
-        if (a->subs[i].on) {
-            for (const char *s = a->subs[i].storage; *s != '\0'; s++)
-                mf_buf_u8(&out, *s == '/' ? '\t' : (uint8_t)*s);
-            mf_buf_u8(&out, '\n');
-        }
-    mf_free(old);
     if (out.oom) {
-        mf_buf_free(&out);
-        return mf_err_nomem(err);
+        mf_err_nomem(err);
+        goto out;
     }
-    (void)any_on;
-    /* Dovecot's dotlock: the new content goes into the lock file, which is
-     * then renamed over the file */
     for (;;) {
         fd = openat(a->rootfd, "subscriptions.lock",
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, a->own.file_mode);
@@ -1024,8 +1049,8 @@ static int do_subscriptions(struct mf_apply *a, struct mf_error *err)
                 unlinkat(a->rootfd, "subscriptions.lock", 0);   /* stale */
         }
         if (time(NULL) >= deadline) {
-            mf_buf_free(&out);
-            return mf_err(err, MF_ETARGET, "%s/subscriptions is locked", a->t.path);
+            mf_err(err, MF_ETARGET, "%s/subscriptions is locked", a->t.path);
+            goto out;
         }
         {
             struct timespec ts = {0, 50 * 1000 * 1000};
@@ -1033,8 +1058,8 @@ static int do_subscriptions(struct mf_apply *a, struct mf_error *err)
         }
     }
     if (fd < 0) {
-        mf_buf_free(&out);
-        return mf_err_sys(err, MF_EIO, errno, "%s/subscriptions.lock", a->t.path);
+        mf_err_sys(err, MF_EIO, errno, "%s/subscriptions.lock", a->t.path);
+        goto out;
     }
     if ((a->own.set && fchown(fd, a->own.uid, a->own.gid) < 0) ||
         mf_write_all(fd, out.p, out.len, "subscriptions", err) < 0 ||
@@ -1043,9 +1068,29 @@ static int do_subscriptions(struct mf_apply *a, struct mf_error *err)
         if (err->cls == MF_OK)
             mf_err_sys(err, MF_EIO, errno, "%s/subscriptions", a->t.path);
         unlinkat(a->rootfd, "subscriptions.lock", 0);
-        r = -1;
+        goto out;
     }
     close(fd);
+    fd = -1;
+    /* the new base of the next merge */
+    unlinkat(a->rootfd, MF_SUBS_BASE_FILE ".tmp", 0);
+    fd = openat(a->rootfd, MF_SUBS_BASE_FILE ".tmp",
+                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, a->own.file_mode);
+    if (fd < 0 || (a->own.set && fchown(fd, a->own.uid, a->own.gid) < 0) ||
+        mf_write_all(fd, a->subs.p, a->subs.len, MF_SUBS_BASE_FILE, err) < 0 ||
+        renameat(a->rootfd, MF_SUBS_BASE_FILE ".tmp", a->rootfd, MF_SUBS_BASE_FILE) < 0) {
+        if (err->cls == MF_OK)
+            mf_err_sys(err, MF_EIO, errno, "%s/%s", a->t.path, MF_SUBS_BASE_FILE);
+        goto out;
+    }
+    r = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    mf_buf_free(&baseraw);
+    mf_buf_free(&base);
+    mf_buf_free(&src);
+    mf_buf_free(&tgt);
     mf_buf_free(&out);
     return r;
 }
@@ -1171,9 +1216,7 @@ void mf_apply_free(struct mf_apply **ap)
     for (size_t i = 0; i < a->nparked; i++)
         mf_free(a->parked[i].storage);
     mf_free(a->parked);
-    for (size_t i = 0; i < a->nsubs; i++)
-        mf_free(a->subs[i].storage);
-    mf_free(a->subs);
+    mf_buf_free(&a->subs);
     for (size_t i = 0; i < a->nsieve; i++) {
         mf_free(a->sieve[i].name);
         mf_free(a->sieve[i].data);

@@ -62,3 +62,47 @@ int mf_storage_name(const struct mf_rec_mailbox *m, char sep, int utf8, struct m
     mf_buf_free(&comp);
     return (out->oom || display->oom) ? mf_err_nomem(err) : 0;
 }
+
+int mf_subs_translate(const char *list, size_t len, char sep, int utf8, struct mf_buf *out,
+                      struct mf_error *err)
+{
+    struct mf_buf name, disp;
+    struct mf_str comps[MF_MAILBOX_COMPONENTS_MAX];
+    int r = 0;
+    mf_buf_init(&name);
+    mf_buf_init(&disp);
+    for (size_t off = 0; off < len && r == 0;) {
+        const char *l = list + off, *nl = memchr(l, '\n', len - off);
+        size_t n = nl != NULL ? (size_t)(nl - l) : len - off;
+        struct mf_rec_mailbox m;
+        int translated;
+        off += n + 1;
+        if (n == 0)
+            continue;
+        memset(&m, 0, sizeof m);
+        for (size_t i = 0; i <= n && m.ncomponents < MF_MAILBOX_COMPONENTS_MAX;) {
+            size_t k = i;
+            while (k < n && l[k] != '\t')
+                k++;
+            comps[m.ncomponents].p = l + i;
+            comps[m.ncomponents].n = k - i;
+            m.ncomponents++;
+            i = k + 1;
+        }
+        m.components = comps;
+        if (m.ncomponents == 1 && comps[0].n == 5 && strncasecmp(comps[0].p, "INBOX", 5) == 0)
+            m.flags = MF_MBOX_INBOX;
+        if (mf_storage_name(&m, sep, utf8, &name, &disp, &translated, err) < 0) {
+            mf_err_clear(err);   /* a name the target cannot hold: not subscribed */
+            continue;
+        }
+        for (size_t i = 0; i < name.len; i++)
+            mf_buf_u8(out, name.p[i] == '/' ? '\t' : name.p[i]);
+        mf_buf_u8(out, '\n');
+    }
+    if (out->oom || name.oom)
+        r = mf_err_nomem(err);
+    mf_buf_free(&name);
+    mf_buf_free(&disp);
+    return r;
+}

@@ -16,4 +16,10 @@
 int mf_storage_name(const struct mf_rec_mailbox *m, char sep, int utf8, struct mf_buf *out,
                     struct mf_buf *display, int *translated, struct mf_error *err) MF_WUR;
 
+/* A subscription list (spec: EXTRA role 4: UTF-8 names, levels TAB-joined,
+ * one a line) as the lines of the target's `subscriptions` file (storage
+ * names, levels TAB-joined), appended to out. */
+int mf_subs_translate(const char *list, size_t len, char sep, int utf8, struct mf_buf *out,
+                      struct mf_error *err) MF_WUR;
+
 #endif

@@ -151,9 +151,9 @@ static void remove_stale_stages(struct mf_target *t)
     closedir(d);
 }
 
-int mf_target_open(struct mf_target *t, const char *tmpl, const char *user,
-                   const struct mf_owner *own, const struct mf_owner *shared,
-                   struct mf_error *err)
+static int target_open(struct mf_target *t, const char *tmpl, const char *user,
+                       const struct mf_owner *own, const struct mf_owner *shared, int create,
+                       struct mf_error *err)
 {
     int pl = fixed_prefix_len(tmpl), fd;
     char *rest, *save = NULL, *comp, *next;
@@ -170,11 +170,16 @@ int mf_target_open(struct mf_target *t, const char *tmpl, const char *user,
         char *prefix = mf_strndup(tmpl, pl > 1 ? (size_t)pl - 1 : 1);
         if (prefix == NULL)
             return mf_err_nomem(err);
-        if (mf_mkdirs(prefix, 0755, err) < 0) {
+        if (create && mf_mkdirs(prefix, 0755, err) < 0) {
             mf_free(prefix);
             return -1;
         }
         fd = open(prefix, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 && !create && errno == ENOENT) {
+            mf_free(prefix);
+            t->state = MF_TARGET_ABSENT;   /* nothing of it exists yet */
+            return 0;
+        }
         if (fd < 0) {
             int e = errno;
             mf_err_sys(err, MF_EIO, e, "%s", prefix);
@@ -212,7 +217,13 @@ int mf_target_open(struct mf_target *t, const char *tmpl, const char *user,
             mf_free(rest);
             return -1;
         }
-        if (mkdirat(fd, comp, 0700) == 0) {
+        if (!create && fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+            close(fd);
+            mf_free(rest);
+            t->state = MF_TARGET_ABSENT;
+            return 0;
+        }
+        if (create && mkdirat(fd, comp, 0700) == 0) {
             int nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (nfd < 0 || owned_dir(nfd, o, err, comp) < 0) {
                 if (nfd >= 0)
@@ -254,6 +265,20 @@ int mf_target_open(struct mf_target *t, const char *tmpl, const char *user,
     remove_stale_stages(t);
     read_state(t);
     return 0;
+}
+
+int mf_target_open(struct mf_target *t, const char *tmpl, const char *user,
+                   const struct mf_owner *own, const struct mf_owner *shared,
+                   struct mf_error *err)
+{
+    return target_open(t, tmpl, user, own, shared, 1, err);
+}
+
+int mf_target_probe(struct mf_target *t, const char *tmpl, const char *user, struct mf_error *err)
+{
+    struct mf_owner none;
+    memset(&none, 0, sizeof none);
+    return target_open(t, tmpl, user, &none, NULL, 0, err);
 }
 
 int mf_target_stage(struct mf_target *t, const struct mf_owner *own, struct mf_error *err)

@@ -46,6 +46,10 @@ int mf_target_per_user(const char *tmpl, size_t n);
 int mf_target_open(struct mf_target *t, const char *tmpl, const char *user,
                    const struct mf_owner *own, const struct mf_owner *shared,
                    struct mf_error *err) MF_WUR;
+/* The same without creating anything: a missing directory on the way means
+ * the target is absent. */
+int mf_target_probe(struct mf_target *t, const char *tmpl, const char *user,
+                    struct mf_error *err) MF_WUR;
 int mf_target_stage(struct mf_target *t, const struct mf_owner *own, struct mf_error *err) MF_WUR;
 /* Makes everything written so far on the target's file system durable
  * (syncfs): one call covers every staged user on that file system. */
@@ -58,5 +62,8 @@ void mf_target_abort(struct mf_target *t);
 void mf_target_close(struct mf_target *t);
 
 #define MF_STATE_FILE "mailferry-state"
+/* The source's subscription list as last applied: the base of the merge a
+ * delta does (the target's own subscriptions may have changed since). */
+#define MF_SUBS_BASE_FILE "mailferry-subscriptions"
 
 #endif

@@ -12,6 +12,7 @@
 #include "../cli/cli.h"
 #include "../format/archive_read.h"
 #include "../format/fsutil.h"
+#include "../format/hash.h"
 #include "../format/mem.h"
 #include "unpacker.h"
 
@@ -276,6 +277,7 @@ int cmd_unpack(int argc, char **argv)
     struct mf_reader_opts ro;
     struct mf_reader *r = NULL, **readers = NULL;
     size_t nreaders = 0;
+    char (*later)[33] = NULL;
     struct mf_pubkey *keys = NULL;
     struct mf_error err;
     struct ctx x;
@@ -432,9 +434,19 @@ int cmd_unpack(int argc, char **argv)
             }
         }
     }
+    later = mf_calloc(nreaders, sizeof *later);
+    if (later == NULL) {
+        mf_err_nomem(&err);
+        goto fail;
+    }
+    for (size_t i = 0; i < nreaders; i++)
+        mf_hex(later[i], mf_reader_manifest(readers[i])->archive_id, MF_ARCHIVE_ID_BYTES);
     for (size_t i = 0; i < nreaders; i++) {
         struct mf_unpack_stats one;
         r = readers[i];
+        /* a target that holds a later archive of this chain is left alone */
+        o.later = later + i + 1;
+        o.nlater = nreaders - i - 1;
         cli_progress_set_totals(&x.prog, mf_reader_header(r)->messages,
                                 mf_reader_header(r)->message_bytes);
         if (mf_unpack(r, &o, on_progress, on_note, &x, &one, &err) < 0) {
@@ -502,6 +514,7 @@ done:
     for (size_t i = 0; i < nreaders && readers != NULL; i++)
         mf_reader_free(&readers[i]);
     mf_free(readers);
+    mf_free(later);
     mf_free(keys);
     mf_free(pubs);
     for (size_t i = 0; i < o.nusers; i++)

@@ -68,6 +68,8 @@ struct run {
     uint8_t *ucls;
     size_t nucls, ui;
     struct mf_apply *apply;
+    struct mf_buf subs;    /* the user's subscription list (EXTRA role 4) */
+    int have_subs;
     size_t mb_matched;     /* mailboxes selected (--mailbox) for the current user */
     size_t mb_matched_all;
     uint8_t *user_seen;    /* per o->users: found in the archive */
@@ -112,6 +114,8 @@ static void free_strv(char **v, size_t n)
 
 static void user_clear(struct run *x)
 {
+    mf_buf_reset(&x->subs);
+    x->have_subs = 0;
     mf_dbox_free(&x->d);
     mf_target_close(&x->t);
     free_strv(x->used, x->nused);
@@ -187,6 +191,15 @@ static int state_archive(const char *text, char out[33])
     return 0;
 }
 
+/* Whether the target holds an archive given after this one in the chain. */
+static int holds_later(const struct mf_unpack_opts *o, const char *archive)
+{
+    for (size_t i = 0; i < o->nlater; i++)
+        if (strcmp(o->later[i], archive) == 0)
+            return 1;
+    return 0;
+}
+
 static int begin_user(struct run *x, const struct mf_rec_user *u, struct mf_error *err)
 {
     const struct mf_unpack_opts *o = x->o;
@@ -222,8 +235,10 @@ static int begin_user(struct run *x, const struct mf_rec_user *u, struct mf_erro
                               : "%s holds a whole store already%s; restore the mailbox into "
                                 "another --to and move it over with doveadm",
                           x->t.path, si.partial[0] != '\0' ? si.partial : "");
-        if (state_archive(x->t.state_text, have) == 0 && strcmp(have, id) == 0) {
-            note(x, "%s already holds this archive; nothing to do", x->t.path);
+        if (state_archive(x->t.state_text, have) == 0 &&
+            (strcmp(have, id) == 0 || (si.applying[0] == '\0' && holds_later(o, have)))) {
+            note(x, "%s already holds this archive%s; nothing to do", x->t.path,
+                 strcmp(have, id) == 0 ? "" : " (or a later one of the chain)");
             x->st->users_current++;
             mf_target_close(&x->t);
             return 0;
@@ -389,6 +404,11 @@ static int collect_extra(struct run *x, const struct mf_rec_extra *e, struct mf_
 {
     struct sieve_file *ns, *f;
     struct mf_buf data;
+    if (e->role == MF_EXTRA_SUBSCRIPTIONS) {
+        mf_buf_reset(&x->subs);
+        x->have_subs = 1;
+        return mf_reader_emit(x->r, e->refs, e->nrefs, e->size, NULL, buf_sink, &x->subs, err);
+    }
     if (x->o->no_sieve || e->role == MF_EXTRA_FILE)
         return 0;
     if (!sieve_name_ok(e->role == MF_EXTRA_SIEVE_ACTIVE ? e->target : e->path)) {
@@ -579,8 +599,30 @@ static int end_user(struct run *x, struct mf_error *err)
     x->mb_matched = 0;
     if (!x->active)
         return 0;
+    if (x->o->mailbox != NULL)
+        x->have_subs = 0;   /* one mailbox restored: its own subscription only */
+    if (x->have_subs) {
+        /* the server's own list, names of missing mailboxes included; kept
+         * as mailferry-subscriptions too, the base of later deltas' merges */
+        struct mf_buf content;
+        int r2;
+        mf_buf_init(&content);
+        mf_buf_puts(&content, "V\t2\n\n");
+        r2 = mf_subs_translate((const char *)x->subs.p, x->subs.len, x->o->sep, x->o->utf8,
+                               &content, err);
+        if (r2 == 0 && content.len > 5)
+            r2 = mf_dbox_write_file(x->d, x->t.stagefd, "subscriptions", content.p, content.len,
+                                    err);
+        if (r2 == 0)
+            r2 = mf_dbox_write_file(x->d, x->t.stagefd, MF_SUBS_BASE_FILE, x->subs.p, x->subs.len,
+                                    err);
+        mf_buf_free(&content);
+        if (r2 < 0)
+            return -1;
+    }
     if (x->o->layout->user_end(x->d, err) < 0 ||
-        mf_dbox_write_root_files(x->d, x->subscribed, x->nsub, err) < 0)
+        mf_dbox_write_root_files(x->d, x->have_subs ? NULL : x->subscribed,
+                                 x->have_subs ? 0 : x->nsub, err) < 0)
         return -1;
     mf_buf_init(&state);
     state_text(x, &state);
@@ -642,7 +684,6 @@ static int delta_prepass(struct run *x, struct mf_error *err)
     while ((k = mf_reader_next(x->r, &rec, err)) > 0) {
         if (rec.type == MF_REC_USER) {
             struct mf_target t;
-            struct mf_owner own = x->o->owner;
             uint8_t *nv;
             memset(&t, 0, sizeof t);
             t.parentfd = t.stagefd = -1;
@@ -653,7 +694,7 @@ static int delta_prepass(struct run *x, struct mf_error *err)
             cls = U_SKIP;
             absent = 0;
             if (selected_user(x->o, rec.u.user.name) && user_name_ok(rec.u.user.name)) {
-                if (mf_target_open(&t, x->o->tmpl, user, &own, &x->o->shared, err) < 0) {
+                if (mf_target_probe(&t, x->o->tmpl, user, err) < 0) {
                     mf_free(user);
                     return -1;
                 }
@@ -674,7 +715,8 @@ static int delta_prepass(struct run *x, struct mf_error *err)
                                      si.format, x->o->layout->name);
                     } else if (strcmp(si.applying, id) == 0)
                         cls = U_RESUME;
-                    else if (si.applying[0] == '\0' && strcmp(si.archive, id) == 0)
+                    else if (si.applying[0] == '\0' &&
+                             (strcmp(si.archive, id) == 0 || holds_later(x->o, si.archive)))
                         cls = U_CURRENT;
                     else if (si.applying[0] == '\0' && strcmp(si.archive, base) == 0)
                         cls = U_APPLY;
@@ -791,6 +833,7 @@ int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_pro
     x.t.parentfd = x.t.stagefd = -1;
     mf_buf_init(&x.name);
     mf_buf_init(&x.display);
+    mf_buf_init(&x.subs);
     int delta = mf_reader_manifest(r)->kind == MF_KIND_DELTA;
     if (!mf_target_per_user(o->tmpl, strlen(o->tmpl)) && mf_reader_header(r)->users > 1 &&
         o->nusers != 1)
@@ -857,6 +900,12 @@ int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_pro
                     progress(ctx, st);
             }
             break;
+        case MF_REC_USER_GONE:
+            if (selected_user(o, rec.u.user_gone.name))
+                note_user(&x, "", "user %.*s is not at the source any more; its store on the "
+                                  "target is kept", (int)rec.u.user_gone.name.n,
+                          rec.u.user_gone.name.p);
+            break;
         case MF_REC_MAILBOX_END:
             if (!skipping && x.in_mailbox && !o->dry_run)
                 rc = o->layout->mailbox_end(x.d, err);
@@ -898,6 +947,7 @@ int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_pro
     mf_free(x.pending);
     mf_buf_free(&x.name);
     mf_buf_free(&x.display);
+    mf_buf_free(&x.subs);
     if (rc == 0 && o->dry_run)
         rc = check_room(o->tmpl, st, err);
     return rc;

@@ -20,6 +20,8 @@ struct mf_unpack_opts {
     const char *tmpl;                   /* e.g. /var/vmail/%d/%n/sdbox */
     const struct mf_dbox_layout *layout;
     int format_given;                   /* --format was given (else a delta takes the target's) */
+    char (*later)[33];                  /* ids (hex) of archives after this one in the chain */
+    size_t nlater;
     struct mf_owner owner;              /* default owner and modes */
     struct mf_owner shared;             /* directories shared by several users */
     struct mf_owner_rule *owner_rules;  /* per user, from --owner-map */
