@@ -8,12 +8,17 @@
 # attachments, a Sieve script), one store converted by dsync, and one Courier
 # IMAP store (courierimapuiddb, courierimapkeywords, courierimapsubscribed).
 #
-# The script plays both hosts in one directory (DEMO_DIR, default build/demo):
+# The script plays both hosts in one directory (DEMO_DIR, default build/demo)
+# and runs the backup-then-migrate flow:
+#   keys/                a signing key pair (made once, kept on the new host)
 #   old/vmail            the old host's store (extracted from the tarball)
-#   keys/                a signing key pair made for the demo
-#   ferry.mfa            the archive: pack on the old host, ship it, then
-#   new/vmail-sdbox,     the new host's stores, one per dbox format
-#   new/vmail-mdbox      (homes %d/%n, mail in %d/%n/sdbox or mdbox)
+#   ferry.mfa            1. the full archive, packed while the old server runs,
+#                           verified and unpacked on the new host:
+#   new/vmail-sdbox,        its stores, one per dbox format
+#   new/vmail-mdbox         (homes %d/%n, mail in %d/%n/sdbox or mdbox)
+#   cutover.mfa          2. mail keeps arriving and being read on the old host;
+#                           then it stops, and a small delta carries the change
+#                           over and is applied
 # and, as root with Dovecot installed, starts a throwaway Dovecot that serves
 # the old Maildirs and the new dbox stores side by side and compares what it
 # reports for every mailbox and message.
@@ -61,7 +66,21 @@ step "unpacking the same archive again changes nothing"
 # shellcheck disable=SC2086
 run "$MF" unpack -p keys/ferry.pub --to "$DEMO/new/vmail-sdbox/%d/%n/sdbox" --format sdbox $owner ferry.mfa
 
-step "what Dovecot itself sees: old Maildir against new sdbox and mdbox"
+step "meanwhile on the old host: new mail arrives, messages are read, flagged, deleted"
+sh "$here/old_host_day.sh" "$DEMO/old/vmail"
+
+step "cutover: stop the old server, pack only what changed since the full archive"
+run "$MF" pack -s keys/ferry.key -o cutover.mfa --base ferry.mfa --layout "$DEMO/old/vmail/%d/%n/Maildir"
+ls -l cutover.mfa | awk '{print "  delta: " $5 " bytes"}'
+run "$MF" diff -p keys/ferry.pub ferry.mfa cutover.mfa || true
+
+step "apply the delta on the new host (safe while the new Dovecot already serves mail)"
+# shellcheck disable=SC2086
+run "$MF" unpack -p keys/ferry.pub --to "$DEMO/new/vmail-sdbox/%d/%n/sdbox" $owner cutover.mfa
+# shellcheck disable=SC2086
+run "$MF" unpack -p keys/ferry.pub --to "$DEMO/new/vmail-mdbox/%d/%n/mdbox" $owner cutover.mfa
+
+step "what Dovecot itself sees: the old Maildir at cutover against the new sdbox and mdbox"
 if [ "$(id -u)" -ne 0 ] || ! command -v doveadm >/dev/null 2>&1; then
     echo "  (skipped: starting a throwaway Dovecot needs root and dovecot-core)"
     exit 0
