@@ -102,6 +102,11 @@ struct mf_apply {
     uint32_t cm_uid;
     /* counts for notes */
     uint64_t added, remapped, flag_changes, expunged;
+    /* merge mode: the current target mailbox's message GUIDs (128-bit), sorted */
+    int merge;
+    uint8_t (*have)[16];
+    size_t nhave;
+    uint64_t already;
 };
 
 static void note(struct mf_apply *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -201,8 +206,8 @@ static int write_state(struct mf_apply *a, int done, struct mf_error *err)
     mf_buf_init(&b);
     mf_buf_puts(&b, "mailferry-state 1\n");
     if (done) {
-        mf_buf_printf(&b, "archive %s\nmanifest %s\nchain %" PRIu64 "\nkind delta\n", id, mh,
-                      m->chain);
+        mf_buf_printf(&b, "archive %s\nmanifest %s\nchain %" PRIu64 "\nkind %s\n", id, mh,
+                      m->chain, mf_kind_name(m->kind));
     } else {
         const char *lines[] = {"archive", "manifest", "chain", "kind"};
         for (size_t i = 0; i < 4; i++) {
@@ -218,6 +223,10 @@ static int write_state(struct mf_apply *a, int done, struct mf_error *err)
         const char *v = state_line(a->state_text, keep[i], &n);
         if (v != NULL)
             mf_buf_printf(&b, "%s %.*s\n", keep[i], (int)n, v);
+        else if (i == 0)
+            mf_buf_printf(&b, "format %s\n", a->ts.mdbox ? "mdbox" : "sdbox");
+        else
+            mf_buf_printf(&b, "user %s\n", a->user);
     }
     mf_buf_printf(&b, "applied %lld\n", (long long)time(NULL));
     for (size_t i = 0; i < a->nmap; i++) {
@@ -313,7 +322,7 @@ static int chain_read(void *ctx, const uint8_t guid[MF_GUID_BYTES], uint32_t uid
 /* ---- begin ---- */
 
 int mf_apply_begin(struct mf_apply **a_r, const struct mf_apply_ctx *c, const char *user,
-                   const struct mf_owner *own, struct mf_target *t, int resume,
+                   const struct mf_owner *own, struct mf_target *t, int resume, int merge,
                    struct mf_error *err)
 {
     struct mf_apply *a = mf_calloc(1, sizeof *a);
@@ -346,9 +355,13 @@ int mf_apply_begin(struct mf_apply **a_r, const struct mf_apply_ctx *c, const ch
     a->ao.nosync = c->o->nosync;
     a->ao.lock_timeout = LOCK_TIMEOUT;
     a->ao.now = (int64_t)time(NULL);
-    a->ao.resume = resume;
+    a->ao.resume = resume || merge;
+    a->merge = merge;
     if (load_uidmap(a, err) < 0 ||
-        mf_tstore_open(&a->ts, a->rootfd, strcmp(si.format, "mdbox") == 0, err) < 0)
+        mf_tstore_open(&a->ts, a->rootfd,
+                       si.format[0] != '\0' ? strcmp(si.format, "mdbox") == 0
+                                            : strcmp(c->o->layout->name, "mdbox") == 0,
+                       err) < 0)
         return -1;
     if (!resume && write_state(a, 0, err) < 0)
         return -1;
@@ -419,6 +432,57 @@ static void mailbox_clear(struct mf_apply *a)
     a->in_mb = a->skip_mb = 0;
 }
 
+static int cmp_guid16(const void *x, const void *y)
+{
+    return memcmp(x, y, 16);
+}
+
+static int place(struct mf_apply *a, struct mf_tbox **bp, struct mf_error *err);
+
+/* Merge: the target mailbox of this GUID, else of this name, else a new
+ * one; and the GUIDs of the messages it holds. */
+static int merge_mailbox(struct mf_apply *a, struct mf_error *err)
+{
+    struct mf_tbox *b = mf_tstore_find(&a->ts, a->guid);
+    const struct mf_ix *ix;
+    const struct mf_ix_ext *g;
+    a->nhave = 0;
+    if (b == NULL)
+        for (size_t i = 0; i < a->ts.n && b == NULL; i++)
+            if (a->ts.v[i].rel[0] != '\0' &&
+                strcmp(a->ts.v[i].storage, (const char *)a->storage.p) == 0)
+                b = &a->ts.v[i];
+    if (b != NULL)
+        memcpy(a->guid, b->guid, 16);   /* the target's own mailbox, whatever its GUID */
+    else if (place(a, &b, err) < 0)
+        return mf_err_ctx(err, "user %s, mailbox %s", a->user, (const char *)a->display.p);
+    a->batch.uidnext = a->uidnext;
+    if ((ix = mf_tbox_state(&a->ts, b, 1, err)) == NULL)
+        return -1;
+    mf_free(a->have);
+    a->have = mf_calloc(ix->n + 1, sizeof *a->have);
+    if (a->have == NULL)
+        return mf_err_nomem(err);
+    g = mf_ix_ext_get(ix, "guid");
+    for (size_t i = 0; i < ix->n; i++) {
+        if (a->ts.mdbox && g != NULL && g->rec_size >= 16) {
+            memcpy(a->have[a->nhave++], mf_ix_rec(g, i), 16);
+        } else {
+            struct mf_tmsg tm;
+            int k = mf_tmsg_open(&a->ts, b, ix->msgs[i].uid, &tm, err);
+            if (k < 0)
+                return -1;
+            if (k > 0) {
+                mf_guid128(tm.guid, strlen(tm.guid), a->have[a->nhave++]);
+                mf_tmsg_close(&tm);
+            }
+        }
+    }
+    if (a->nhave > 1)
+        qsort(a->have, a->nhave, sizeof *a->have, cmp_guid16);
+    return 0;
+}
+
 int mf_apply_mailbox(struct mf_apply *a, const struct mf_rec_mailbox *m, struct mf_error *err)
 {
     int translated;
@@ -448,7 +512,7 @@ int mf_apply_mailbox(struct mf_apply *a, const struct mf_rec_mailbox *m, struct 
         a->skip_mb = 1;
     if (!a->skip_mb)
         a->c.st->mailboxes++;
-    return 0;
+    return a->merge && !a->skip_mb ? merge_mailbox(a, err) : 0;
 }
 
 /* Moves whatever mailbox is at `storage` out of the way (it is renamed or
@@ -581,6 +645,14 @@ int mf_apply_message(struct mf_apply *a, const struct mf_rec_message *m, struct 
     size_t gl;
     if (a->skip_mb)
         return 0;
+    if (a->merge) {
+        uint8_t g[16];
+        mf_guid128(m->guid.p, m->guid.n, g);
+        if (a->nhave > 0 && bsearch(g, a->have, a->nhave, sizeof *a->have, cmp_guid16) != NULL) {
+            a->already++;   /* the target has it */
+            return 0;
+        }
+    }
     b = mf_tstore_find(&a->ts, a->guid);
     if (b == NULL)
         return mf_err(err, MF_EINTERNAL, "mailbox vanished while being written");
@@ -1025,7 +1097,7 @@ static int do_subscriptions(struct mf_apply *a, struct mf_error *err)
             size_t n = nl != NULL ? (size_t)((const uint8_t *)nl - from->p) - o : from->len - o;
             int in_b = has_line(&base, 0, l, n), in_s = has_line(&src, 0, l, n);
             int in_t = has_line(&tgt, tb, l, n);
-            int keep = in_b != in_s ? in_s : in_t;
+            int keep = a->merge ? (in_s || in_t) : in_b != in_s ? in_s : in_t;
             o += n + 1;
             if (n == 0 || !keep || has_line(&out, 5, l, n))
                 continue;
@@ -1141,7 +1213,10 @@ static int do_sieve(struct mf_apply *a, struct mf_error *err)
         char tmp[320];
         snprintf(tmp, sizeof tmp, ".%s.mailferry-new", s->name);
         unlinkat(s->active ? home : dir, tmp, 0);
-        if (s->active) {
+        if (s->active && a->merge &&
+            faccessat(home, ".dovecot.sieve", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+            continue;   /* the target's active script stays */
+        } else if (s->active) {
             char target[300];
             snprintf(target, sizeof target, "sieve/%s", s->name);
             if (symlinkat(target, home, tmp) < 0 ||
@@ -1152,6 +1227,9 @@ static int do_sieve(struct mf_apply *a, struct mf_error *err)
                 a->c.st->skipped++;
                 continue;
             }
+        } else if (a->merge && faccessat(dir, s->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+            note(a, "Sieve script %s exists on the target; kept as it is", s->name);
+            continue;
         } else {
             int fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                             a->own.file_mode);
@@ -1187,7 +1265,10 @@ int mf_apply_end(struct mf_apply *a, struct mf_error *err)
     if (do_subscriptions(a, err) < 0 || do_sieve(a, err) < 0 || write_state(a, 1, err) < 0)
         return mf_err_ctx(err, "user %s", a->user);
     a->c.st->users++;
-    if (a->added + a->flag_changes + a->expunged > 0 || a->remapped > 0)
+    if (a->merge)
+        note(a, "merged: %" PRIu64 " messages added, %" PRIu64 " there already", a->added,
+             a->already);
+    else if (a->added + a->flag_changes + a->expunged > 0 || a->remapped > 0)
         note(a, "%" PRIu64 " messages added, %" PRIu64 " flag changes, %" PRIu64 " expunged",
              a->added, a->flag_changes, a->expunged);
     return 0;
@@ -1223,6 +1304,7 @@ void mf_apply_free(struct mf_apply **ap)
     }
     mf_free(a->sieve);
     mf_free(a->map);
+    mf_free(a->have);
     mf_free(a->state_text);
     mf_free(a->user);
     mf_free(a);

@@ -25,8 +25,10 @@ struct mf_apply_ctx {
 
 /* t is the user's opened target, holding the delta's base (or in the middle
  * of applying this delta: resume). The apply takes t over. */
+/* merge: c->r is a full archive whose messages are added to an existing
+ * store where missing (by message GUID); nothing there is changed or removed. */
 int mf_apply_begin(struct mf_apply **a_r, const struct mf_apply_ctx *c, const char *user,
-                   const struct mf_owner *own, struct mf_target *t, int resume,
+                   const struct mf_owner *own, struct mf_target *t, int resume, int merge,
                    struct mf_error *err) MF_WUR;
 int mf_apply_extra(struct mf_apply *a, const struct mf_rec_extra *x, struct mf_error *err) MF_WUR;
 int mf_apply_mailbox(struct mf_apply *a, const struct mf_rec_mailbox *m,

@@ -49,6 +49,9 @@ static void help(void)
         "      --mdbox-rotate-size SIZE  size of mdbox storage files (default 10M)\n"
         "      --home TEMPLATE      where Sieve scripts go (default: the mail root's parent)\n"
         "      --no-sieve           do not write Sieve scripts\n"
+        "      --merge              add the archive's messages to stores that exist (made by\n"
+        "                           mailferry or Dovecot) where they are missing, by message\n"
+        "                           GUID; nothing there is changed or removed\n"
         "      --dry-run            validate and report what would be written, check\n"
         "                           free space and inodes, write nothing\n"
         "      --no-fsync           do not sync (tests only)\n"
@@ -249,7 +252,7 @@ int cmd_unpack(int argc, char **argv)
 {
     enum {
         O_TO = 256, O_FORMAT, O_OWNER, O_OWNERMAP, O_DMODE, O_FMODE, O_USERS, O_MAILBOX, O_SEP,
-        O_UTF8, O_ROTATE, O_HOME, O_NOSIEVE, O_DRY, O_NOFSYNC, O_TMPDIR, O_JSON
+        O_UTF8, O_ROTATE, O_HOME, O_NOSIEVE, O_DRY, O_NOFSYNC, O_TMPDIR, O_JSON, O_MERGE
     };
     static const struct option opts[] = {{"public", required_argument, 0, 'p'},
                                          {"to", required_argument, 0, O_TO},
@@ -266,6 +269,7 @@ int cmd_unpack(int argc, char **argv)
                                          {"home", required_argument, 0, O_HOME},
                                          {"no-sieve", no_argument, 0, O_NOSIEVE},
                                          {"dry-run", no_argument, 0, O_DRY},
+                                         {"merge", no_argument, 0, O_MERGE},
                                          {"no-fsync", no_argument, 0, O_NOFSYNC},
                                          {"tmpdir", required_argument, 0, O_TMPDIR},
                                          {"json", no_argument, 0, O_JSON},
@@ -338,6 +342,7 @@ int cmd_unpack(int argc, char **argv)
         case O_HOME: o.home_tmpl = optarg; break;
         case O_NOSIEVE: o.no_sieve = 1; break;
         case O_DRY: o.dry_run = 1; break;
+        case O_MERGE: o.merge = 1; break;
         case O_NOFSYNC: o.nosync = 1; break;
         case O_TMPDIR: tmpdir = optarg; break;
         case O_JSON: json = 1; break;

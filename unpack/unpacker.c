@@ -786,7 +786,32 @@ static int apply_record(struct run *x, const struct mf_record *rec, struct mf_er
     }
 }
 
-static int begin_apply(struct run *x, const struct mf_rec_user *u, int resume, struct mf_error *err)
+/* --merge: a full archive onto a store that exists is merged into it (even
+ * one that holds this archive may have lost messages since): U_APPLY; onto
+ * nothing, a normal unpack: U_NEW; -1 on error. */
+static int merge_class(struct run *x, const struct mf_rec_user *u, struct mf_error *err)
+{
+    struct mf_target t;
+    char *name = mf_strndup(u->name.p, u->name.n);
+    int cls;
+    if (name == NULL)
+        return mf_err_nomem(err);
+    if (!user_name_ok(u->name)) {
+        mf_free(name);
+        return U_NEW;   /* refused by the normal path with its message */
+    }
+    if (mf_target_probe(&t, x->o->tmpl, name, err) < 0) {
+        mf_free(name);
+        return -1;
+    }
+    cls = t.state == MF_TARGET_ABSENT ? U_NEW : U_APPLY;
+    mf_target_close(&t);
+    mf_free(name);
+    return cls;
+}
+
+static int begin_apply(struct run *x, const struct mf_rec_user *u, int resume, int merge,
+                       struct mf_error *err)
 {
     struct mf_apply_ctx c;
     struct mf_owner own = x->o->owner;
@@ -809,7 +834,7 @@ static int begin_apply(struct run *x, const struct mf_rec_user *u, int resume, s
     c.st = x->st;
     c.note = x->note;
     c.note_ctx = x->ctx;
-    r = mf_apply_begin(&x->apply, &c, name, &own, &t, resume, err);
+    r = mf_apply_begin(&x->apply, &c, name, &own, &t, resume, merge, err);
     mf_target_close(&t);
     mf_free(name);
     return r;
@@ -877,8 +902,14 @@ int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_pro
                     x.st->users++;
                     skipping = 1;   /* counted below through its records */
                 } else {
-                    rc = begin_apply(&x, &rec.u.user, cls == U_RESUME, err);
+                    rc = begin_apply(&x, &rec.u.user, cls == U_RESUME, 0, err);
                 }
+            } else if (!skipping && !delta && o->merge && !o->dry_run &&
+                       (cls = merge_class(&x, &rec.u.user, err)) != U_NEW) {
+                if (cls < 0)
+                    rc = -1;
+                else
+                    rc = begin_apply(&x, &rec.u.user, 0, 1, err);
             } else if (!skipping) {
                 rc = begin_user(&x, &rec.u.user, err);
                 skipping = rc == 0 && !x.active && !o->dry_run;

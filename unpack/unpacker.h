@@ -27,6 +27,7 @@ struct mf_unpack_opts {
     struct mf_owner_rule *owner_rules;  /* per user, from --owner-map */
     size_t nowner_rules;
     int nosync, dry_run;
+    int merge;                          /* add what is missing to existing stores (by GUID) */
     char sep;                           /* target hierarchy separator */
     int utf8;                           /* target stores names in UTF-8 */
     char **users;                       /* only these users (NULL = all) */
