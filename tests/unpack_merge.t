@@ -97,6 +97,9 @@ def part(dv, work, fmt, pub, archive, source):
     rc, so, se = mf(["unpack", "-q", "-p", pub, "--to", tmpl, "--format", fmt,
                      "--owner", "5000:5000", archive])
     tap.ok(rc == 0, "%s: unpack" % fmt, se[-500:])
+    rc, so, se = mf(["verify", "-p", pub, "--against", tmpl, archive])
+    tap.ok(rc == 0 and " 0 differences" in so, "%s: verify --against the fresh store: no "
+           "difference" % fmt, "exit %d: %s %s" % (rc, so[-500:], se[-300:]))
     before = fetch(dv, login)
     # the user expunges two messages and receives one of their own
     gone = sorted(before.items(), key=lambda kv: kv[1][0])[:2]
@@ -121,6 +124,11 @@ def part(dv, work, fmt, pub, archive, source):
            "%s: both are there again, with new UIDs above their old ones" % fmt,
            "gone %s, after %s" % (gone, {k: after.get(k) for k, _ in gone}))
     tap.ok(all(k in after for k in own), "%s: the user's own message stays" % fmt, str(own))
+    rc, so, se = mf(["verify", "-p", pub, "--against", tmpl, archive])
+    tap.ok(rc == 1 and " 1 differences" in so and "on the target only" in so,
+           "%s: verify --against after the merge: only the user's own message differs "
+           "(the restored ones are found under their new UIDs)" % fmt,
+           "exit %d: %s %s" % (rc, so[-800:], se[-300:]))
     same = [k for k in before if k not in dict(gone) and after.get(k) != before[k]]
     tap.ok(not same, "%s: every other message keeps its UID and flags" % fmt, str(same[:5]))
     rc, so, se = mf(["unpack", "-p", pub, "--to", tmpl, "--owner", "5000:5000", "--merge",
