@@ -80,6 +80,10 @@ run "$MF" unpack -p keys/ferry.pub --to "$DEMO/new/vmail-sdbox/%d/%n/sdbox" $own
 # shellcheck disable=SC2086
 run "$MF" unpack -p keys/ferry.pub --to "$DEMO/new/vmail-mdbox/%d/%n/mdbox" $owner cutover.mfa
 
+step "read the new stores back and compare them with the chain, message by message"
+run "$MF" verify -p keys/ferry.pub --against "$DEMO/new/vmail-sdbox/%d/%n/sdbox" ferry.mfa cutover.mfa
+run "$MF" verify -p keys/ferry.pub --against "$DEMO/new/vmail-mdbox/%d/%n/mdbox" ferry.mfa cutover.mfa
+
 step "what Dovecot itself sees: the old Maildir at cutover against the new sdbox and mdbox"
 if [ "$(id -u)" -ne 0 ] || ! command -v doveadm >/dev/null 2>&1; then
     echo "  (skipped: starting a throwaway Dovecot needs root and dovecot-core)"
