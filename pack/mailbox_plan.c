@@ -229,13 +229,16 @@ int mf_plan_mailbox(struct mf_plan_mailbox *mb, const struct mf_mailbox_src *src
     }
     if (ul.version != 0) {
         mb->uidvalidity = ul.uidvalidity;
+        mb->uidv_src = MF_UIDV_UIDLIST;
         mb->uidnext = ul.next_uid;
     } else if (src->index_uidvalidity != 0) {
         /* uidlist lost, index kept: Dovecot keeps the index's UIDVALIDITY */
         mb->uidvalidity = src->index_uidvalidity;
+        mb->uidv_src = MF_UIDV_INDEX;
         mb->uidnext = 1;
     } else {
         mb->uidvalidity = mf_derive_uidvalidity(src->user, mb->stored);
+        mb->uidv_src = MF_UIDV_DERIVED;
         mb->uidnext = 1;
     }
     /* UIDs the index has used are never given again: new files are numbered
@@ -352,6 +355,7 @@ int mf_plan_mailbox(struct mf_plan_mailbox *mb, const struct mf_mailbox_src *src
                                                     : mf_strndup(m->name, pn.base_len);
                 if (m->uidl == NULL)
                     goto nomem;
+                m->uidl_src = MF_UIDL_UIDLIST;
             }
             m->pop3_order = rec->pop3_order;
             if (m->size_w < 0)
@@ -366,6 +370,7 @@ int mf_plan_mailbox(struct mf_plan_mailbox *mb, const struct mf_mailbox_src *src
             if (cp != NULL) {
                 if ((m->uidl = mf_strdup(cp->uidl)) == NULL)
                     goto nomem;
+                m->uidl_src = MF_UIDL_COURIER;
                 if (m->pop3_order == 0)
                     m->pop3_order = cp->order;
             }
@@ -422,6 +427,7 @@ int mf_plan_mailbox(struct mf_plan_mailbox *mb, const struct mf_mailbox_src *src
                 continue;
             }
             v[i].uidl = mf_strndup((const char *)b.p, b.len);
+            v[i].uidl_src = MF_UIDL_COMPUTED;
             mf_buf_free(&b);
             if (v[i].uidl == NULL)
                 goto nomem;

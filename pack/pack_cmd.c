@@ -52,6 +52,10 @@ static void help(void)
         "                           public half of the secret key)\n"
         "      --save-index FILE    also write this archive's index file, for use as a\n"
         "                           base later without the archive\n"
+        "      --report FILE        a client-impact report (- for standard error): per\n"
+        "                           mailbox its UIDVALIDITY and where it comes from, where\n"
+        "                           POP3 UIDLs come from, names the target must translate,\n"
+        "                           keywords without names, and every item skipped\n"
         "      --no-sieve           do not pack Sieve scripts\n"
         "  -l, --level N            zstd level, 1..19 (default 3)\n"
         "  -T, --threads N          compression threads (default: one per CPU)\n"
@@ -190,7 +194,7 @@ static int base_skip_to(struct mf_base_chain *chain, struct mf_base_user **bu, c
 int cmd_pack(int argc, char **argv)
 {
     enum { O_USERS = 256, O_LAYOUT, O_MLAYOUT, O_POP3, O_SKIPUNR, O_NOSIEVE, O_TMPDIR, O_JSON,
-           O_FROMTAR, O_BASE, O_SAVEIDX };
+           O_FROMTAR, O_BASE, O_SAVEIDX, O_REPORT };
     static const struct option opts[] = {{"secret", required_argument, 0, 's'},
                                          {"output", required_argument, 0, 'o'},
                                          {"users", required_argument, 0, O_USERS},
@@ -207,6 +211,7 @@ int cmd_pack(int argc, char **argv)
                                          {"base", required_argument, 0, O_BASE},
                                          {"public", required_argument, 0, 'p'},
                                          {"save-index", required_argument, 0, O_SAVEIDX},
+                                         {"report", required_argument, 0, O_REPORT},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -222,7 +227,8 @@ int cmd_pack(int argc, char **argv)
     char *tmp = NULL, *itmp = NULL;
     char **bases = NULL, **pubs = NULL, **gone = NULL;
     size_t nbases = 0, npubs = 0, ngone = 0;
-    const char *save_index = NULL;
+    const char *save_index = NULL, *report = NULL;
+    FILE *rf = NULL;
     struct mf_base_chain *chain = NULL;
     struct mf_base_user *bu = NULL;
     struct mf_pubkey *keys = NULL;
@@ -248,6 +254,7 @@ int cmd_pack(int argc, char **argv)
         case O_BASE: bases[nbases++] = optarg; break;
         case 'p': pubs[npubs++] = optarg; break;
         case O_SAVEIDX: save_index = optarg; break;
+        case O_REPORT: report = optarg; break;
         case 'o': out = optarg; break;
         case O_USERS: users_file = optarg; break;
         case O_LAYOUT: layout_tmpl = optarg; break;
@@ -351,6 +358,18 @@ int cmd_pack(int argc, char **argv)
         wo.base_chain = mf_base_manifest(chain)->chain;
         if (mf_base_next_user(chain, &bu, &err) < 0)
             goto fail;
+    }
+    if (report != NULL) {
+        rf = strcmp(report, "-") == 0 ? stderr : fopen(report, "w");
+        if (rf == NULL) {
+            mf_err_sys(&err, MF_EIO, errno, "%s", report);
+            goto fail;
+        }
+        fprintf(rf, "# mailferry pack report: what clients will notice after the move\n"
+                    "# user<TAB>mailbox<TAB>facts (or: user<TAB>path<TAB>skipped: reason)\n"
+                    "# Messages without a POP3 UIDL get the new server's pop3_uidl_format;\n"
+                    "# give the old server's with --pop3-uidl-format to keep them.\n");
+        po.report = rf;
     }
     if (wo.threads < 0)
         wo.threads = mf_cpu_count();
@@ -514,6 +533,10 @@ done:
     mf_free(gone);
     mf_base_user_free(bu);
     mf_base_close(&chain);
+    if (rf != NULL && rf != stderr && fclose(rf) != 0 && rc == 0) {
+        mf_err_sys(&err, MF_EIO, errno, "%s", report);
+        rc = cli_fail("pack", &err);
+    }
     for (size_t i = 0; i < x.nskips; i++) {
         mf_free(x.skips[i].user);
         mf_free(x.skips[i].path);

@@ -79,6 +79,8 @@ static void pk_warn(void *c, const char *file, size_t line, const char *msg)
 
 static void pk_skip(struct mf_packer *pk, const char *path, const char *why)
 {
+    if (pk->o.report != NULL)
+        fprintf(pk->o.report, "%s\t%s\tskipped: %s\n", pk->user, path, why);
     if (pk->skip != NULL)
         pk->skip(pk->ctx, pk->user, path, why);
 }
@@ -996,6 +998,39 @@ static int delta_changes(struct mf_packer *pk, struct mf_plan_mailbox *mb,
     return 0;
 }
 
+/* What a client will notice of this mailbox after the move (pack --report):
+ * its UIDVALIDITY and where it comes from, where its POP3 UIDLs come from,
+ * a name the target will have to translate, keywords Dovecot invents. */
+static void report_mailbox(struct mf_packer *pk, const struct mf_plan_mailbox *mb)
+{
+    static const char *const uidv[] = {"?", "the uidlist (kept: clients keep their cache)",
+                                       "Dovecot's index (the uidlist was lost)",
+                                       "derived (no UIDVALIDITY yet: clients resync)"};
+    size_t n[4] = {0, 0, 0, 0};
+    FILE *f = pk->o.report;
+    fprintf(f, "%s\t%s", pk->user, mb->inbox ? "INBOX" : "");
+    for (uint32_t i = 0; !mb->inbox && i < mb->ncomp; i++)
+        fprintf(f, "%s%s", i ? "/" : "", mb->comp[i]);
+    fprintf(f, "\t%zu messages\tUIDVALIDITY %u from %s", mb->nmsgs, mb->uidvalidity,
+            uidv[mb->uidv_src < 4 ? mb->uidv_src : 0]);
+    if (mb->guid_derived)
+        fprintf(f, "; mailbox GUID derived");
+    for (size_t i = 0; i < mb->nmsgs; i++)
+        n[mb->msgs[i].uidl_src < 4 ? mb->msgs[i].uidl_src : 0]++;
+    fprintf(f, "; POP3 UIDLs: %zu from the uidlist, %zu from Courier, %zu computed, %zu none",
+            n[MF_UIDL_UIDLIST], n[MF_UIDL_COURIER], n[MF_UIDL_COMPUTED], n[MF_UIDL_NONE]);
+    for (uint32_t i = 0; !mb->inbox && i < mb->ncomp; i++)
+        if (strchr(mb->comp[i], '/') != NULL || strcmp(mb->comp[i], ".") == 0 ||
+            strcmp(mb->comp[i], "..") == 0 || strcmp(mb->comp[i], "dbox-Mails") == 0) {
+            fprintf(f, "; name part \"%s\" will be translated on the target", mb->comp[i]);
+            break;
+        }
+    for (uint32_t i = 0; i < mb->nkw; i++)
+        if (strncmp(mb->kw[i], "unknown-", 8) == 0)
+            fprintf(f, "; keyword letter without a name in dovecot-keywords: %s", mb->kw[i]);
+    fputc('\n', f);
+}
+
 static int pack_mailbox_fs(struct mf_packer *pk, struct mf_tree_fs *tree,
                            struct mf_plan_mailbox *mb, struct mf_error *err)
 {
@@ -1005,6 +1040,8 @@ static int pack_mailbox_fs(struct mf_packer *pk, struct mf_tree_fs *tree,
     memset(&d, 0, sizeof d);
     if (plan_mailbox(pk, &tree->base, mb, err) < 0)
         return -1;
+    if (pk->o.report != NULL && !mb->skipped)
+        report_mailbox(pk, mb);
     if (mb->skipped)
         return pk->o.delta ? pack_kept_from_base(pk, mb, err) : 0;
     if (pk->o.delta) {
@@ -1491,6 +1528,8 @@ static int tar_plan_user(struct mf_packer *pk, struct mf_tartree *tt, struct tar
             return -1;
         if (mb->skipped)
             continue;
+        if (pk->o.report != NULL)
+            report_mailbox(pk, mb);
         u->msgs[k] = mf_calloc(mb->nmsgs ? mb->nmsgs : 1, sizeof *u->msgs[k]);
         if (u->msgs[k] == NULL)
             return mf_err_nomem(err);

@@ -6,6 +6,7 @@
 #define MF_PACKER_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../format/archive_write.h"
 #include "../format/error.h"
@@ -18,6 +19,7 @@ struct mf_pack_opts {
     int no_sieve;             /* do not look for Sieve scripts */
     int threads;              /* worker threads that split and hash messages */
     int delta;                /* the writer writes a delta (mf_packer_set_base) */
+    FILE *report;             /* the client-impact report, or NULL */
 };
 
 struct mf_pack_stats {

@@ -28,7 +28,11 @@ struct mf_plan_msg {
     int64_t size_w;      /* virtual size from ,W= or the uidlist, or -1 */
     int64_t saved;       /* date.save in Dovecot's cache, or -1 (then the ctime) */
     uint8_t packed;      /* its record is in the archive (or, in a delta, in the base) */
+    uint8_t uidl_src;    /* enum mf_uidl_src: where its POP3 UIDL comes from */
 };
+
+enum mf_uidl_src { MF_UIDL_NONE = 0, MF_UIDL_UIDLIST, MF_UIDL_COURIER, MF_UIDL_COMPUTED };
+enum mf_uidv_src { MF_UIDV_UIDLIST = 1, MF_UIDV_INDEX, MF_UIDV_DERIVED };
 
 struct mf_plan_mailbox {
     char *dir;           /* directory relative to the user's Maildir ("" = INBOX) */
@@ -42,6 +46,7 @@ struct mf_plan_mailbox {
     uint8_t guid[16];
     int guid_derived;
     uint32_t uidvalidity, uidnext;
+    uint8_t uidv_src;    /* enum mf_uidv_src */
     char **kw;
     uint32_t nkw, kw_cap;
     int letter_map[MF_MAILDIR_LETTERS];  /* kw index of each file name letter, or -1 */
