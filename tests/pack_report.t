@@ -12,7 +12,7 @@ M=$WORK/src/Maildir
 ln -s /etc "$M/.Linked"
 # a message naming a keyword letter dovecot-keywords does not define
 f=$(ls "$M/new" | sort | head -1)
-mv "$M/new/$f" "$M/cur/$f:2,Sz"
+mv "$M/new/$f" "$M/cur/${f%%:2,*}:2,Sz"
 "$MAILFERRY" keygen -W -p "$WORK/k.pub" -s "$WORK/k.key" >/dev/null
 run "$MAILFERRY" pack -q -s "$WORK/k.key" -o "$WORK/a.mfa" --report "$WORK/report.txt" "u@example.org=$M"
 is "$RC" 1 "pack with a skipped folder exits 1"
