@@ -61,11 +61,11 @@ static void setup(void)
         abort();
 }
 
-static void write_member(struct mf_tar_writer *w, const char *name, const void *p, size_t n)
+/* The writer refuses some names (not UTF-8, say): then there is no archive. */
+static int write_member(struct mf_tar_writer *w, const char *name, const void *p, size_t n)
 {
     struct mf_error err;
-    if (mf_tarw_member(w, name, n, &err) < 0 || mf_tarw_data(w, p, n, &err) < 0)
-        abort();
+    return mf_tarw_member(w, name, n, &err) < 0 || mf_tarw_data(w, p, n, &err) < 0 ? -1 : 0;
 }
 
 /* Builds the archive file; 0, or -1 when the parts cannot make one. */
@@ -135,16 +135,17 @@ static int build(const uint8_t *data, size_t size)
         abort();
     if (mf_tarw_open(&w, fd, 1704067200, &err) < 0)
         abort();
-    write_member(w, parts[0].name, parts[0].p, parts[0].n);
-    write_member(w, MF_MEMBER_MANIFEST, text.p, text.len);
-    write_member(w, MF_MEMBER_SIG, sig.p, sig.len);
-    for (size_t i = 1; i < nparts; i++)
-        write_member(w, parts[i].name, parts[i].p, parts[i].n);
-    if (mf_tarw_close(w, &err) < 0)
+    rc = write_member(w, parts[0].name, parts[0].p, parts[0].n);
+    if (rc == 0)
+        rc = write_member(w, MF_MEMBER_MANIFEST, text.p, text.len);
+    if (rc == 0)
+        rc = write_member(w, MF_MEMBER_SIG, sig.p, sig.len);
+    for (size_t i = 1; rc == 0 && i < nparts; i++)
+        rc = write_member(w, parts[i].name, parts[i].p, parts[i].n);
+    if (rc == 0 && mf_tarw_close(w, &err) < 0)
         abort();
     mf_tarw_free(&w);
     close(fd);
-    rc = 0;
 out:
     for (size_t i = 0; i < nparts; i++)
         mf_buf_free(&comp[i]);

@@ -48,6 +48,7 @@ static inline void fz_dir_clear(void)
     fd = dup(fz_dir_fd);
     if (fd < 0 || (d = fdopendir(fd)) == NULL)
         fz_abort("open scratch directory");
+    rewinddir(d);  /* the duplicate shares the position of earlier walks */
     while ((e = readdir(d)) != NULL)
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
             (void)unlinkat(fz_dir_fd, e->d_name, 0);
