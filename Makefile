@@ -118,7 +118,8 @@ fuzz-bin: $(FUZZ_BIN)
 fuzz-lf:
 	$(MAKE) BUILD=$(FUZZ_DIR) CC=$(FUZZ_CC) SAN=fuzz OPT="-O1 -g" fuzz-bin
 fuzz: fuzz-lf
-	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) sh tests/fuzz/run.sh $(FUZZ_DIR)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_TARGETS="$(FUZZ_TARGETS)" \
+	  sh tests/fuzz/run.sh $(FUZZ_DIR)
 # make check: replay binaries always; libFuzzer binaries for the smoke test
 # when clang is there (plain run only: they carry their own sanitizers)
 check-run: fuzz-bin
