@@ -474,7 +474,7 @@ static int apply(struct replay *rp, uint32_t type, const uint8_t *b, size_t n,
         for (; off + 4 + rp->cur_rec_size <= n; off += step) {
             long i = mf_ix_find(ix, mf_load_u32le(b + off));
             size_t k = rp->cur_rec_size < rp->cur->rec_size ? rp->cur_rec_size : rp->cur->rec_size;
-            if (!rp->cur_ignore && i >= 0)
+            if (!rp->cur_ignore && i >= 0 && k > 0)  /* rec_size 0: recs is NULL */
                 memcpy(rp->cur->recs + (size_t)i * rp->cur->rec_size, b + off + 4, k);
         }
         return 0;
