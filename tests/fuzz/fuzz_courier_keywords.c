@@ -19,7 +19,7 @@ static void warn_quiet(void *ctx, const char *file, size_t line, const char *msg
     (void)msg;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int one_input(const uint8_t *data, size_t size)
 {
     struct mf_courier_keywords k;
     const uint8_t *part;
@@ -57,4 +57,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     mf_courier_kw_free(&k);
     return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fz_guard g;
+    int r = one_input(fz_guard_copy(&g, data, size), size);
+    fz_guard_free(&g);
+    return r;
 }

@@ -16,7 +16,7 @@ static void warn_quiet(void *ctx, const char *file, size_t line, const char *msg
     (void)msg;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int one_input(const uint8_t *data, size_t size)
 {
     struct mf_courier_pop3 *p = NULL;
     size_t n = 0;
@@ -34,4 +34,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     mf_courier_pop3_free(p, n);
     return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fz_guard g;
+    int r = one_input(fz_guard_copy(&g, data, size), size);
+    fz_guard_free(&g);
+    return r;
 }

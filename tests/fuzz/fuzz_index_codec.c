@@ -121,7 +121,7 @@ static void check_stream(const uint8_t *p, size_t n)
     mf_idx_dec_free(&d);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int one_input(const uint8_t *data, size_t size)
 {
     struct mf_buf e1, e2;
     int failed1, failed2;
@@ -136,4 +136,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mf_buf_free(&e2);
     check_stream(data, size);
     return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fz_guard g;
+    int r = one_input(fz_guard_copy(&g, data, size), size);
+    fz_guard_free(&g);
+    return r;
 }

@@ -8,7 +8,7 @@
 #include "fuzz_util.h"
 #include "../../pack/mail_split.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int one_input(const uint8_t *data, size_t size)
 {
     struct mf_segments segs;
     size_t at = 0;
@@ -28,4 +28,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     mf_segments_free(&segs);
     return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fz_guard g;
+    int r = one_input(fz_guard_copy(&g, data, size), size);
+    fz_guard_free(&g);
+    return r;
 }

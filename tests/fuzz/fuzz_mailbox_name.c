@@ -12,7 +12,7 @@
 #include "../../format/mutf7.h"
 #include "../../pack/maildir_folders.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int one_input(const uint8_t *data, size_t size)
 {
     char *name = NULL;
     unsigned char enc = 0xff;
@@ -36,4 +36,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mf_buf_free(&b);
     mf_buf_free(&c);
     return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fz_guard g;
+    int r = one_input(fz_guard_copy(&g, data, size), size);
+    fz_guard_free(&g);
+    return r;
 }

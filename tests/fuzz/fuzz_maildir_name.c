@@ -27,7 +27,7 @@ static int sign_of(int v)
     return (v > 0) - (v < 0);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int one_input(const uint8_t *data, size_t size)
 {
     const uint8_t *nl = memchr(data, '\n', size);
     size_t alen = nl != NULL ? (size_t)(nl - data) : size;
@@ -47,4 +47,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(a);
     free(b);
     return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fz_guard g;
+    int r = one_input(fz_guard_copy(&g, data, size), size);
+    fz_guard_free(&g);
+    return r;
 }

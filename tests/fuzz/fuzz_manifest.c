@@ -8,7 +8,7 @@
 #include "fuzz_util.h"
 #include "../../format/manifest.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int one_input(const uint8_t *data, size_t size)
 {
     struct mf_manifest m, m2;
     struct mf_error err;
@@ -32,4 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mf_manifest_clear(&m);
     mf_manifest_clear(&m2);
     return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fz_guard g;
+    int r = one_input(fz_guard_copy(&g, data, size), size);
+    fz_guard_free(&g);
+    return r;
 }

@@ -6,7 +6,7 @@
 
 #include "fuzz_util.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int one_input(const uint8_t *data, size_t size)
 {
     struct mf_pubkey a, b;
     struct mf_error err;
@@ -21,4 +21,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ra == 0 && rb == 0 && memcmp(&a, &b, sizeof a) != 0)
         abort();
     return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fz_guard g;
+    int r = one_input(fz_guard_copy(&g, data, size), size);
+    fz_guard_free(&g);
+    return r;
 }

@@ -8,7 +8,7 @@
 
 #include "fuzz_util.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int one_input(const uint8_t *data, size_t size)
 {
     struct mf_seckey *sk = NULL;
     struct mf_error err;
@@ -26,4 +26,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     mf_seckey_free(&sk);
     return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fz_guard g;
+    int r = one_input(fz_guard_copy(&g, data, size), size);
+    fz_guard_free(&g);
+    return r;
 }

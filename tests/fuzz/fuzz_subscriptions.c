@@ -21,7 +21,7 @@ static void check(const struct mf_subs *s)
     (void)total;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int one_input(const uint8_t *data, size_t size)
 {
     static const char seps[] = { '.', '/' };
     struct mf_subs s;
@@ -36,4 +36,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(&s);
     mf_subs_free(&s);
     return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fz_guard g;
+    int r = one_input(fz_guard_copy(&g, data, size), size);
+    fz_guard_free(&g);
+    return r;
 }

@@ -17,7 +17,7 @@ static void warn_quiet(void *ctx, const char *file, size_t line, const char *msg
     ++*(size_t *)ctx;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int one_input(const uint8_t *data, size_t size)
 {
     struct mf_uidlist u;
     size_t warnings = 0;
@@ -41,4 +41,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)mf_uidlist_find(&u, "1704067200.M1P1.host", 20);
     mf_uidlist_free(&u);
     return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fz_guard g;
+    int r = one_input(fz_guard_copy(&g, data, size), size);
+    fz_guard_free(&g);
+    return r;
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -150,6 +151,35 @@ static inline void fz_take(const uint8_t **p, size_t *n, const uint8_t **part, s
     *len = want;
     *p += want;
     *n -= want;
+}
+
+/* A copy of p[0..n) that ends exactly where an inaccessible page begins, for
+ * parsers that take (data, len): a read past the end faults even when it is
+ * done by uninstrumented libc code (strtoul, sscanf), which ASan misses. */
+struct fz_guard {
+    uint8_t *map;
+    size_t maplen;
+};
+
+static inline const uint8_t *fz_guard_copy(struct fz_guard *g, const uint8_t *p, size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t body = (n + pg - 1) / pg * pg;
+    uint8_t *d;
+    g->maplen = body + pg;
+    g->map = mmap(NULL, g->maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (g->map == MAP_FAILED || mprotect(g->map + body, pg, PROT_NONE) < 0)
+        fz_abort("mmap");
+    d = g->map + body - n;
+    if (n > 0)
+        memcpy(d, p, n);
+    return d;
+}
+
+static inline void fz_guard_free(struct fz_guard *g)
+{
+    munmap(g->map, g->maplen);
+    g->map = NULL;
 }
 
 /* A NUL-terminated heap copy (abort on exhaustion: not the parser's fault). */
