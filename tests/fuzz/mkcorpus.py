@@ -122,7 +122,7 @@ def index_dir_seeds(out, d):
 
 def archive_seeds(out, path):
     name = os.path.splitext(os.path.basename(path))[0]
-    out.put("fuzz_container", name + ".mfa", read(path))
+    out.put("fuzz_container", name + "-archive", read(path))  # *.mfa is git-ignored
     ms = members(path)
     d = dict(ms)
     out.put("fuzz_manifest", name, d["MANIFEST"])
