@@ -358,6 +358,11 @@ static int apply(struct replay *rp, uint32_t type, const uint8_t *b, size_t n,
             uint32_t uid = mf_load_u32le(b + off);
             if (uid < mf_ix_next_uid(ix) || uid == 0)
                 return CORRUPT("append of UID %u below next UID %u", uid, mf_ix_next_uid(ix));
+            /* UIDs stay ascending (mf_ix_find relies on it) even after an index whose
+             * next_uid lies, and next_uid (uid + 1) cannot wrap to 0 */
+            if ((ix->n > 0 && uid <= ix->msgs[ix->n - 1].uid) || uid == UINT32_MAX)
+                return CORRUPT("append of UID %u after UID %u", uid,
+                               ix->n > 0 ? ix->msgs[ix->n - 1].uid : 0);
             if (grow_msgs(ix, ix->n + 1) < 0)
                 return mf_err_nomem(err);
             ix->msgs[ix->n].uid = uid;
