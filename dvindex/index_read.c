@@ -512,9 +512,14 @@ static int apply(struct replay *rp, uint32_t type, const uint8_t *b, size_t n,
         nl = mf_load_u16le(b + 2);
         if (nl == 0 || 4 + (size_t)nl > n)
             return CORRUPT("bad keyword update");
-        if (mf_ix_ext_get(ix, "keywords") == NULL &&
-            add_ext(ix, "keywords", 8, 0, 0, 0, 0) == NULL)
-            return mf_err_nomem(err);
+        if (mf_ix_ext_get(ix, "keywords") == NULL) {
+            /* add_ext moves the extension array: keep the current one by position */
+            size_t cur = rp->cur != NULL ? (size_t)(rp->cur - ix->ext) : 0;
+            if (add_ext(ix, "keywords", 8, 0, 0, 0, 0) == NULL)
+                return mf_err_nomem(err);
+            if (rp->cur != NULL)
+                rp->cur = &ix->ext[cur];
+        }
         if (add_kw_name(ix, (const char *)b + 4, nl, &k) < 0)
             return mf_err_nomem(err);
         start = (4 + (size_t)nl + 3) & ~(size_t)3;
