@@ -97,3 +97,48 @@ bench: deps $(BIN)
 # ---- end bench -----------------------------------------------------------------
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+# ---- fuzzing (tests/fuzz/README.md) ------------------------------------------
+# tests/fuzz/fuzz_<parser>.c each define LLVMFuzzerTestOneInput.
+#  $(BUILD)/fuzz/<target>     target + tests/fuzz/replay_main.c, built by $(CC):
+#                             replays files; tests/fuzz_smoke.t runs the corpora.
+#  build-fuzz/fuzz/<target>   libFuzzer binary (clang, fuzzer+address+undefined):
+#                             `make fuzz` runs each for FUZZ_SECONDS.
+FUZZ_SRC     = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_CC     ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS   ?= 2
+FUZZ_DIR     = build-fuzz
+.PHONY: fuzz fuzz-bin fuzz-lf fuzz-clean
+ifeq ($(SAN),fuzz)
+HARDEN    = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+LDHARDEN  = -fsanitize=fuzzer,address,undefined
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_util.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+else
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/replay_main.c tests/fuzz/fuzz_util.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay_main.c $(LIB) $(LDLIBS)
+endif
+fuzz-bin: $(FUZZ_BIN)
+# the libFuzzer binaries, in $(FUZZ_DIR)
+fuzz-lf:
+	$(MAKE) BUILD=$(FUZZ_DIR) CC=$(FUZZ_CC) SAN=fuzz OPT="-O1 -g" fuzz-bin
+fuzz: fuzz-lf
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_TARGETS="$(FUZZ_TARGETS)" \
+	  sh tests/fuzz/run.sh $(FUZZ_DIR)
+# make check: replay binaries always; libFuzzer binaries for the smoke test
+# when clang is there (plain run only: they carry their own sanitizers)
+check-run: fuzz-bin
+ifeq ($(SAN),)
+ifneq ($(shell command -v $(FUZZ_CC) 2>/dev/null),)
+check-run: fuzz-lf
+endif
+endif
+clean: fuzz-clean
+fuzz-clean:
+	rm -rf $(FUZZ_DIR)
+# ---- end of fuzzing ----------------------------------------------------------

@@ -5,7 +5,7 @@
 # `make check` and `make demo`) and by .ci/run.
 set -u
 PKGS="gcc make pkg-config libarchive-dev libzstd-dev libsodium-dev perl python3 zstd tar
-      dovecot-core dovecot-imapd minisign procps"
+      dovecot-core dovecot-imapd minisign procps clang"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

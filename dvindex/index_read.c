@@ -358,6 +358,11 @@ static int apply(struct replay *rp, uint32_t type, const uint8_t *b, size_t n,
             uint32_t uid = mf_load_u32le(b + off);
             if (uid < mf_ix_next_uid(ix) || uid == 0)
                 return CORRUPT("append of UID %u below next UID %u", uid, mf_ix_next_uid(ix));
+            /* UIDs stay ascending (mf_ix_find relies on it) even after an index whose
+             * next_uid lies, and next_uid (uid + 1) cannot wrap to 0 */
+            if ((ix->n > 0 && uid <= ix->msgs[ix->n - 1].uid) || uid == UINT32_MAX)
+                return CORRUPT("append of UID %u after UID %u", uid,
+                               ix->n > 0 ? ix->msgs[ix->n - 1].uid : 0);
             if (grow_msgs(ix, ix->n + 1) < 0)
                 return mf_err_nomem(err);
             ix->msgs[ix->n].uid = uid;
@@ -474,7 +479,7 @@ static int apply(struct replay *rp, uint32_t type, const uint8_t *b, size_t n,
         for (; off + 4 + rp->cur_rec_size <= n; off += step) {
             long i = mf_ix_find(ix, mf_load_u32le(b + off));
             size_t k = rp->cur_rec_size < rp->cur->rec_size ? rp->cur_rec_size : rp->cur->rec_size;
-            if (!rp->cur_ignore && i >= 0)
+            if (!rp->cur_ignore && i >= 0 && k > 0)  /* rec_size 0: recs is NULL */
                 memcpy(rp->cur->recs + (size_t)i * rp->cur->rec_size, b + off + 4, k);
         }
         return 0;
@@ -507,9 +512,14 @@ static int apply(struct replay *rp, uint32_t type, const uint8_t *b, size_t n,
         nl = mf_load_u16le(b + 2);
         if (nl == 0 || 4 + (size_t)nl > n)
             return CORRUPT("bad keyword update");
-        if (mf_ix_ext_get(ix, "keywords") == NULL &&
-            add_ext(ix, "keywords", 8, 0, 0, 0, 0) == NULL)
-            return mf_err_nomem(err);
+        if (mf_ix_ext_get(ix, "keywords") == NULL) {
+            /* add_ext moves the extension array: keep the current one by position */
+            size_t cur = rp->cur != NULL ? (size_t)(rp->cur - ix->ext) : 0;
+            if (add_ext(ix, "keywords", 8, 0, 0, 0, 0) == NULL)
+                return mf_err_nomem(err);
+            if (rp->cur != NULL)
+                rp->cur = &ix->ext[cur];
+        }
         if (add_kw_name(ix, (const char *)b + 4, nl, &k) < 0)
             return mf_err_nomem(err);
         start = (4 + (size_t)nl + 3) & ~(size_t)3;

@@ -191,10 +191,10 @@ int mf_manifest_parse(const uint8_t *text, size_t len, struct mf_manifest *m,
             return mf_err(err, MF_ECORRUPT, "MANIFEST ends early (line %zu)", l.lineno + 1); \
         }                                                                  \
     } while (0)
-#define FAIL(...)                                                          \
+#define FAIL(...) /* the message may name a member: format it first */  \
     do {                                                                   \
-        mf_manifest_clear(m);                                              \
         mf_err(err, MF_ECORRUPT, __VA_ARGS__);                             \
+        mf_manifest_clear(m);                                              \
         return mf_err_ctx(err, "MANIFEST line %zu", l.lineno);             \
     } while (0)
     NEXT();

@@ -136,9 +136,17 @@ int mf_courier_kw_list(struct mf_courier_keywords *k, const char *data, size_t l
             }
             m->seq = -1;
             for (const char *p = colon + 1; p < l + n;) {
-                char *end;
-                unsigned long v = strtoul(p, &end, 10);
-                if (end == p || end > l + n) {
+                /* digits within the line only: data need not be NUL-terminated */
+                const char *end = p;
+                unsigned long v = 0;
+                while (p < l + n && *p == ' ')
+                    p++;
+                if (p == l + n)
+                    break;
+                for (end = p; end < l + n && *end >= '0' && *end <= '9'; end++)
+                    if (v <= UINT32_MAX)
+                        v = v * 10 + (unsigned long)(*end - '0');
+                if (end == p) {
                     if (warn != NULL)
                         warn(ctx, file, lineno, "bad keyword number ignored");
                     break;
@@ -148,8 +156,6 @@ int mf_courier_kw_list(struct mf_courier_keywords *k, const char *data, size_t l
                     return -1;
                 }
                 p = end;
-                while (p < l + n && *p == ' ')
-                    p++;
             }
         }
     }
