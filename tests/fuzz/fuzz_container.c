@@ -25,7 +25,7 @@ static void walk(struct mf_reader *r)
         if (k < 0)
             return;
     }
-    if (mf_reader_verify_content(r, NULL, NULL, &err) < 0)
+    if (mf_reader_verify_content(r, NULL, NULL, NULL, &err) < 0)
         return;
     (void)mf_reader_signer(r);
     (void)mf_reader_trusted_comment(r);
