@@ -124,4 +124,14 @@ clean-static:
 	rm -rf $(STATIC_DIR)
 # ---- end static ----------------------------------------------------------------
 
+# ---- man: the manual pages man/mailferry.1 and man/mailferry.5 (tests/man.t) ---
+MANDIR ?= $(PREFIX)/share/man
+.PHONY: install-man
+install: install-man
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 0644 man/mailferry.1 $(DESTDIR)$(MANDIR)/man1/mailferry.1
+	install -m 0644 man/mailferry.5 $(DESTDIR)$(MANDIR)/man5/mailferry.5
+# ---- end man -------------------------------------------------------------------
+
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
