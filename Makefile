@@ -96,6 +96,44 @@ bench: deps $(BIN)
 	MAILFERRY=$(abspath $(BIN)) python3 bench/run
 # ---- end bench -----------------------------------------------------------------
 
+# ---- static: a fully static build-static/mailferry (tests/static.t) ------------
+# `make static` links the objects of $(BUILD) with Debian's static libraries:
+# libarchive.a, libzstd.a, liblzma.a, libbz2.a, libz.a (the tarballs of pack
+# --from-tar), libsodium.a and glibc; not libxml2, nettle, acl or lz4, which
+# `pkg-config --static --libs libarchive` lists: mailferry pulls no disk, ACL or
+# lz4 code, and --gc-sections drops the table of every writer format (xar, zip,
+# 7zip, mtree...) that pax's writer drags in (Debian builds libarchive.a with
+# -ffunction-sections). getpwuid() and friends are wrapped by static/nss_files.c,
+# which reads /etc/passwd and /etc/group: no NSS, no dlopen() of the host's
+# modules. Not position-independent, for the oldest kernels (3.2, glibc's floor).
+STATIC_DIR     = build-static
+STATIC_BIN     = $(STATIC_DIR)/mailferry
+STATIC_OBJ     = $(BUILD)/static/nss_files.o
+STATIC_LIBS    = -larchive -lzstd -llzma -lbz2 -lz -lsodium
+STATIC_WRAP    = getpwuid getpwnam getgrgid getgrnam
+STATIC_LDFLAGS = -static -no-pie -pthread -Wl,--gc-sections -Wl,-z,relro,-z,now \
+                 $(STATIC_WRAP:%=-Wl,--wrap=%)
+.PHONY: static clean-static
+static: $(STATIC_BIN)
+$(STATIC_BIN): $(CLI_OBJ) $(LIB) $(STATIC_OBJ)
+	$(if $(filter 1,$(SAN)),$(error make static: not with SAN=1))
+	@mkdir -p $(dir $@)
+	$(CC) $(STATIC_LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC_OBJ) $(LIB) $(STATIC_LIBS)
+clean: clean-static
+clean-static:
+	rm -rf $(STATIC_DIR)
+# ---- end static ----------------------------------------------------------------
+
+# ---- man: the manual pages man/mailferry.1 and man/mailferry.5 (tests/man.t) ---
+MANDIR ?= $(PREFIX)/share/man
+.PHONY: install-man
+install: install-man
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 0644 man/mailferry.1 $(DESTDIR)$(MANDIR)/man1/mailferry.1
+	install -m 0644 man/mailferry.5 $(DESTDIR)$(MANDIR)/man5/mailferry.5
+# ---- end man -------------------------------------------------------------------
+
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
 # ---- fuzzing (tests/fuzz/README.md) ------------------------------------------

@@ -6,6 +6,9 @@
 set -u
 PKGS="gcc make pkg-config libarchive-dev libzstd-dev libsodium-dev perl python3 zstd tar
       dovecot-core dovecot-imapd minisign procps clang"
+# make static and tests/static.t: the static libraries libarchive.a needs for the
+# tarballs of pack --from-tar, and file(1); tests/man.t: man and groff
+PKGS="$PKGS zlib1g-dev libbz2-dev liblzma-dev file man-db groff-base"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -121,7 +121,15 @@ static struct archive *open_tar(const char *path, struct mf_error *err)
         mf_err_nomem(err);
         return NULL;
     }
-    archive_read_support_filter_all(a);
+    /* The compressions a store's tarball comes in; not _all(), which would also
+     * pull lz4 and external-program filters into a static build. */
+    archive_read_support_filter_gzip(a);
+    archive_read_support_filter_bzip2(a);
+    archive_read_support_filter_xz(a);
+    archive_read_support_filter_lzma(a);
+    archive_read_support_filter_lzip(a);
+    archive_read_support_filter_zstd(a);
+    archive_read_support_filter_compress(a);
     archive_read_support_format_tar(a);
     archive_read_support_format_gnutar(a);
     if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
