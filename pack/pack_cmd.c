@@ -56,6 +56,9 @@ static void help(void)
         "                           mailbox its UIDVALIDITY and where it comes from, where\n"
         "                           POP3 UIDLs come from, names the target must translate,\n"
         "                           keywords without names, and every item skipped\n"
+        "      --shard I/N          only the users of shard I of N (1 <= I <= N): a stable\n"
+        "                           share by a hash of the user name, so N runs with the\n"
+        "                           same user list pack every user exactly once\n"
         "      --no-sieve           do not pack Sieve scripts\n"
         "  -l, --level N            zstd level, 1..19 (default 3)\n"
         "  -T, --threads N          compression threads (default: one per CPU)\n"
@@ -194,7 +197,7 @@ static int base_skip_to(struct mf_base_chain *chain, struct mf_base_user **bu, c
 int cmd_pack(int argc, char **argv)
 {
     enum { O_USERS = 256, O_LAYOUT, O_MLAYOUT, O_POP3, O_SKIPUNR, O_NOSIEVE, O_TMPDIR, O_JSON,
-           O_FROMTAR, O_BASE, O_SAVEIDX, O_REPORT };
+           O_FROMTAR, O_BASE, O_SAVEIDX, O_REPORT, O_SHARD };
     static const struct option opts[] = {{"secret", required_argument, 0, 's'},
                                          {"output", required_argument, 0, 'o'},
                                          {"users", required_argument, 0, O_USERS},
@@ -212,6 +215,7 @@ int cmd_pack(int argc, char **argv)
                                          {"public", required_argument, 0, 'p'},
                                          {"save-index", required_argument, 0, O_SAVEIDX},
                                          {"report", required_argument, 0, O_REPORT},
+                                         {"shard", required_argument, 0, O_SHARD},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -233,6 +237,7 @@ int cmd_pack(int argc, char **argv)
     struct mf_base_user *bu = NULL;
     struct mf_pubkey *keys = NULL;
     int c, json = 0, fd = -1, ifd = -1, rc = 0;
+    unsigned shard_i = 0, shard_n = 0;
     double t0 = cli_now();
     memset(&po, 0, sizeof po);
     memset(&wo, 0, sizeof wo);
@@ -255,6 +260,14 @@ int cmd_pack(int argc, char **argv)
         case 'p': pubs[npubs++] = optarg; break;
         case O_SAVEIDX: save_index = optarg; break;
         case O_REPORT: report = optarg; break;
+        case O_SHARD: {
+            char tail;
+            if (sscanf(optarg, "%u/%u%c", &shard_i, &shard_n, &tail) != 2 || shard_n == 0 ||
+                shard_n > 100000 || shard_i == 0 || shard_i > shard_n)
+                return mf_free(bases), mf_free(pubs),
+                       cli_usage("pack", "--shard is I/N with 1 <= I <= N <= 100000");
+            break;
+        }
         case 'o': out = optarg; break;
         case O_USERS: users_file = optarg; break;
         case O_LAYOUT: layout_tmpl = optarg; break;
@@ -326,6 +339,8 @@ int cmd_pack(int argc, char **argv)
         return cli_usage("pack", "no users: give USER=MAILDIR, --users or --layout");
     }
     if (mf_users_finish(&users, &err) < 0)
+        goto fail;
+    if (shard_n > 0 && mf_users_shard(&users, shard_i, shard_n, &err) < 0)
         goto fail;
     if (mf_seckey_load(sec, cli_password, NULL, &sk, &err) < 0)
         goto fail;

@@ -2,6 +2,7 @@
 #include "users.h"
 
 #include <dirent.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,35 @@ int mf_users_finish(struct mf_user_list *l, struct mf_error *err)
     for (size_t i = 1; i < l->n; i++)
         if (strcmp(l->v[i - 1].name, l->v[i].name) == 0)
             return mf_err(err, MF_EUSAGE, "user %s is given twice", l->v[i].name);
+    return 0;
+}
+
+unsigned mf_user_shard_of(const char *name, unsigned n)
+{
+    static const char key[] = "mailferry/1/shard";
+    uint8_t h[32];
+    uint64_t v = 0;
+    crypto_generichash(h, sizeof h, (const unsigned char *)name, strlen(name),
+                       (const unsigned char *)key, sizeof key - 1);
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | h[i];
+    return (unsigned)(v % n) + 1;
+}
+
+int mf_users_shard(struct mf_user_list *l, unsigned i, unsigned n, struct mf_error *err)
+{
+    size_t kept = 0;
+    if (n == 0 || i == 0 || i > n)
+        return mf_err(err, MF_EUSAGE, "shard %u/%u: give I/N with 1 <= I <= N", i, n);
+    for (size_t k = 0; k < l->n; k++) {
+        if (mf_user_shard_of(l->v[k].name, n) == i) {
+            l->v[kept++] = l->v[k];
+        } else {
+            mf_free(l->v[k].name);
+            mf_free(l->v[k].maildir);
+        }
+    }
+    l->n = kept;
     return 0;
 }
 

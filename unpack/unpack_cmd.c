@@ -31,7 +31,8 @@ static void help(void)
         "mailboxes, subscriptions and Sieve scripts, under Dovecot's own locks, so it\n"
         "is safe while Dovecot runs. A delta already applied changes nothing; one\n"
         "whose base is not what the target holds is refused before anything is\n"
-        "written.\n\n"
+        "written. Another full archive in the list starts another chain: the shards\n"
+        "of one migration (pack --shard) unpack together; they hold different users.\n\n"
         "  -p, --public FILE|DIR    trusted public key (repeatable)\n"
         "      --to TEMPLATE        each user's mail root, e.g. /var/vmail/%%d/%%n/sdbox\n"
         "                           (%%u user, %%n local part, %%d domain, %%L.. lowercase)\n"
@@ -160,7 +161,10 @@ static void on_note(void *c, const char *user, const char *msg)
         return;
     if (x->prog.enabled)
         fputc('\n', stderr);
-    fprintf(stderr, "mailferry unpack: %s: %s\n", user, msg);
+    if (user[0] == '\0')
+        fprintf(stderr, "mailferry unpack: %s\n", msg);
+    else
+        fprintf(stderr, "mailferry unpack: %s: %s\n", user, msg);
 }
 
 static int load_owner_map(const char *path, struct mf_unpack_opts *o, struct mf_error *err)
@@ -248,6 +252,71 @@ static int split_users(const char *spec, struct mf_unpack_opts *o, struct mf_err
     return o->users == NULL ? mf_err_nomem(err) : 0;
 }
 
+struct user_at {
+    char *name;
+    size_t archive;
+};
+
+static int cmp_user_at(const void *a, const void *b)
+{
+    return strcmp(((const struct user_at *)a)->name, ((const struct user_at *)b)->name);
+}
+
+/* Full archives given together (shards) must not share a user: each user's
+ * store comes from one chain. Checked before anything is written. */
+static int check_disjoint(struct mf_reader **readers, size_t n, char **paths,
+                          struct mf_error *err)
+{
+    struct user_at *v = NULL;
+    size_t nv = 0, cap = 0;
+    int rc = -1;
+    for (size_t i = 0; i < n; i++) {
+        struct mf_record rec;
+        int got;
+        if (mf_reader_manifest(readers[i])->kind != MF_KIND_FULL)
+            continue;
+        if (mf_reader_rewind(readers[i], err) < 0)
+            goto out;
+        while ((got = mf_reader_next(readers[i], &rec, err)) == 1) {
+            if (rec.type != MF_REC_USER)
+                continue;
+            if (nv == cap) {
+                size_t nc = cap == 0 ? 64 : cap * 2;
+                struct user_at *nw = mf_realloc(v, nc * sizeof *nw);
+                if (nw == NULL) {
+                    mf_err_nomem(err);
+                    goto out;
+                }
+                v = nw;
+                cap = nc;
+            }
+            v[nv].name = mf_strndup(rec.u.user.name.p, rec.u.user.name.n);
+            if (v[nv].name == NULL) {
+                mf_err_nomem(err);
+                goto out;
+            }
+            v[nv++].archive = i;
+        }
+        if (got < 0 || mf_reader_rewind(readers[i], err) < 0)
+            goto out;
+    }
+    if (nv > 1)
+        qsort(v, nv, sizeof *v, cmp_user_at);
+    for (size_t k = 1; k < nv; k++)
+        if (strcmp(v[k - 1].name, v[k].name) == 0) {
+            mf_err(err, MF_ECHAIN, "user %s is in both %s and %s: full archives given together "
+                                   "must hold different users (pack --shard); nothing was written",
+                   v[k].name, paths[v[k - 1].archive], paths[v[k].archive]);
+            goto out;
+        }
+    rc = 0;
+out:
+    for (size_t k = 0; k < nv; k++)
+        mf_free(v[k].name);
+    mf_free(v);
+    return rc;
+}
+
 int cmd_unpack(int argc, char **argv)
 {
     enum {
@@ -280,7 +349,7 @@ int cmd_unpack(int argc, char **argv)
     struct mf_unpack_stats st = {0};
     struct mf_reader_opts ro;
     struct mf_reader *r = NULL, **readers = NULL;
-    size_t nreaders = 0;
+    size_t nchains = 1, nreaders = 0;
     char (*later)[33] = NULL;
     struct mf_pubkey *keys = NULL;
     struct mf_error err;
@@ -424,7 +493,11 @@ int cmd_unpack(int argc, char **argv)
             mf_err_ctx(&err, "%s", path);
             goto fail;
         }
-        if (i > 0) {
+        if (i > 0 && mf_reader_manifest(readers[i])->kind == MF_KIND_FULL) {
+            /* another full archive starts another chain: a shard of the
+             * same migration (pack --shard), with users of its own */
+            nchains++;
+        } else if (i > 0) {
             const struct mf_manifest *m = mf_reader_manifest(readers[i]);
             const struct mf_manifest *pm = mf_reader_manifest(readers[i - 1]);
             if (m->kind != MF_KIND_DELTA ||
@@ -439,6 +512,8 @@ int cmd_unpack(int argc, char **argv)
             }
         }
     }
+    if (nchains > 1 && check_disjoint(readers, nreaders, argv + optind, &err) < 0)
+        goto fail;
     later = mf_calloc(nreaders, sizeof *later);
     if (later == NULL) {
         mf_err_nomem(&err);
@@ -451,7 +526,10 @@ int cmd_unpack(int argc, char **argv)
         r = readers[i];
         /* a target that holds a later archive of this chain is left alone */
         o.later = later + i + 1;
-        o.nlater = nreaders - i - 1;
+        o.nlater = 0;
+        while (i + 1 + o.nlater < nreaders &&
+               mf_reader_manifest(readers[i + 1 + o.nlater])->kind == MF_KIND_DELTA)
+            o.nlater++;
         cli_progress_set_totals(&x.prog, mf_reader_header(r)->messages,
                                 mf_reader_header(r)->message_bytes);
         if (mf_unpack(r, &o, on_progress, on_note, &x, &one, &err) < 0) {
