@@ -7,6 +7,7 @@
 #include "archive_write.h"
 #include "blobset.h"
 #include "container.h"
+#include "encrypt.h"
 #include "frame.h"
 #include "fsutil.h"
 #include "hash.h"
@@ -79,6 +80,7 @@ struct mf_writer {
     uint32_t last_flags_uid;
     /* result */
     struct mf_manifest manifest;
+    struct mf_filekey *fkey;  /* encrypted archives */
     uint8_t archive_id[MF_ARCHIVE_ID_BYTES];
     int64_t created;
 };
@@ -102,6 +104,7 @@ int mf_writer_open(struct mf_writer **w_r, const struct mf_writer_opts *o, struc
     struct mf_writer *w = mf_calloc(1, sizeof *w);
     size_t targets[MF_BLOB_KINDS];
     static const uint8_t zero[MF_ARCHIVE_ID_BYTES];
+    size_t pack_target;
     int threads;
     *w_r = NULL;
     if (w == NULL)
@@ -129,7 +132,22 @@ int mf_writer_open(struct mf_writer **w_r, const struct mf_writer_opts *o, struc
         mf_writer_free(&w);
         return mf_err_nomem(err);
     }
-    if (mf_packw_open(&w->packs, w->o.level, threads, w->o.tmpdir, targets, o->pack_target, err) <
+    pack_target = o->pack_target == 0 ? MF_PACK_TARGET : o->pack_target;
+    if (o->volume_size != 0) {
+        if (o->volume_size < MF_VOLUME_SIZE_MIN) {
+            mf_writer_free(&w);
+            return mf_err(err, MF_EUSAGE, "a volume must hold at least %llu bytes",
+                          (unsigned long long)MF_VOLUME_SIZE_MIN);
+        }
+        /* a pack may pass its target by one frame; four packs fit a volume */
+        if (pack_target > o->volume_size / 4)
+            pack_target = (size_t)(o->volume_size / 4);
+    }
+    if (o->nrecipients > MF_RECIPIENTS_MAX) {
+        mf_writer_free(&w);
+        return mf_err(err, MF_EUSAGE, "at most %u recipients", MF_RECIPIENTS_MAX);
+    }
+    if (mf_packw_open(&w->packs, w->o.level, threads, w->o.tmpdir, targets, pack_target, err) <
         0) {
         mf_writer_free(&w);
         return -1;
@@ -138,6 +156,13 @@ int mf_writer_open(struct mf_writer **w_r, const struct mf_writer_opts *o, struc
         memcpy(w->archive_id, o->fixed_id, sizeof w->archive_id);
     else
         randombytes_buf(w->archive_id, sizeof w->archive_id);
+    if (o->nrecipients > 0) {
+        if (mf_filekey_new(&w->fkey, err) < 0) {
+            mf_writer_free(&w);
+            return -1;
+        }
+        mf_packw_set_seal(w->packs, w->fkey, w->archive_id);
+    }
     w->created = o->fixed_created != 0 ? o->fixed_created : (int64_t)time(NULL);
     w->st = ST_TOP;
     *w_r = w;
@@ -740,6 +765,13 @@ static int seg_flush(struct segmenter *s, struct mf_error *err)
     mf_buf_reset(&s->comp);
     if (mf_frame_compress(s->cctx, s->cur.p, s->cur.len, &s->comp, err) < 0)
         return -1;
+    if (s->w->fkey != NULL) {
+        size_t n = s->comp.len;
+        if (mf_buf_reserve(&s->comp, MF_SEAL_TAG_BYTES) < 0)
+            return mf_err_nomem(err);
+        mf_seal(s->w->fkey, s->w->archive_id, MF_SEAL_INDEX, s->nsegs + 1, s->comp.p, n);
+        s->comp.len = n + MF_SEAL_TAG_BYTES;
+    }
     if (mf_write_all(s->fd, s->comp.p, s->comp.len, "index spool", err) < 0)
         return -1;
     g = &s->segs[s->nsegs++];
@@ -861,42 +893,119 @@ static void host_label(char *out, size_t cap, const char *given)
     out[n] = '\0';
 }
 
-/* FORMAT, MANIFEST, MANIFEST.minisig and the index segments: the head of the
- * archive, and the whole of an index file. */
-static int write_head(struct mf_tar_writer *t, const struct mf_manifest *m,
-                      const struct mf_buf *man, const struct mf_buf *sig, int seg_fd,
-                      const struct seg *segs, size_t nsegs, struct mf_error *err)
+/* Bytes a member of `size` takes in the tar: a ustar header, the data
+ * padded to 512 bytes. */
+static uint64_t tar_member_bytes(uint64_t size)
 {
-    if (mf_tarw_member(t, MF_MEMBER_FORMAT, strlen(mf_format_text), err) < 0 ||
+    return 512 + (size + 511) / 512 * 512;
+}
+
+/* The bytes of a tar holding `members` bytes of members: the end-of-archive
+ * marker (1024 bytes), then padding to libarchive's 10240-byte blocking. */
+static uint64_t tar_bytes(uint64_t members)
+{
+    return (members + 1024 + 10239) / 10240 * 10240;
+}
+
+/* Splits the members after FORMAT into volumes of at most volume_size
+ * bytes, each starting with FORMAT, MANIFEST and MANIFEST.minisig (whose
+ * sizes are bounded by head). Fills m->volumes; one volume means no split. */
+static int plan_volumes(struct mf_manifest *m, uint64_t volume_size, uint64_t head,
+                        struct mf_error *err)
+{
+    size_t nv = 0, cap = 0;
+    uint64_t used = 0;
+    struct mf_volume_info *v = NULL;
+    for (size_t i = 1; i < m->nmembers; i++) {
+        uint64_t b = tar_member_bytes(m->members[i].size);
+        if (tar_bytes(head + b) > volume_size) {
+            mf_free(v);
+            return mf_err(err, MF_EUSAGE, "volumes of %llu bytes are too small: member %s "
+                                          "needs %llu bytes with the volume's headers",
+                          (unsigned long long)volume_size, m->members[i].name,
+                          (unsigned long long)tar_bytes(head + b));
+        }
+        if (nv == 0 || tar_bytes(head + used + b) > volume_size) {
+            if (nv == cap) {
+                size_t nc = cap == 0 ? 8 : cap * 2;
+                struct mf_volume_info *n = mf_realloc(v, nc * sizeof *n);
+                if (n == NULL) {
+                    mf_free(v);
+                    return mf_err_nomem(err);
+                }
+                v = n;
+                cap = nc;
+            }
+            if (nv == MF_VOLUMES_MAX) {
+                mf_free(v);
+                return mf_err(err, MF_EUSAGE, "more than %u volumes", MF_VOLUMES_MAX);
+            }
+            v[nv].first = i;
+            v[nv].count = 0;
+            nv++;
+            used = 0;
+        }
+        v[nv - 1].count++;
+        used += b;
+    }
+    if (nv < 2) {
+        mf_free(v);
+        v = NULL;
+        nv = 0;
+    }
+    m->volumes = v;
+    m->nvolumes = nv;
+    return 0;
+}
+
+/* Writes one tar: FORMAT, MANIFEST, MANIFEST.minisig, then members
+ * first .. first + count - 1 from the spools. */
+static int write_tar(struct mf_writer *w, int fd, const struct mf_buf *man,
+                     const struct mf_buf *sig, int seg_fd, const struct seg *segs, size_t first,
+                     size_t count, uint64_t *bytes_r, struct mf_error *err)
+{
+    const struct mf_manifest *m = &w->manifest;
+    struct mf_tar_writer *t = NULL;
+    int r = -1;
+    if (mf_tarw_open(&t, fd, w->created, err) < 0 ||
+        mf_tarw_member(t, MF_MEMBER_FORMAT, strlen(mf_format_text), err) < 0 ||
         mf_tarw_data(t, mf_format_text, strlen(mf_format_text), err) < 0 ||
         mf_tarw_member(t, MF_MEMBER_MANIFEST, man->len, err) < 0 ||
         mf_tarw_data(t, man->p, man->len, err) < 0 ||
         mf_tarw_member(t, MF_MEMBER_SIG, sig->len, err) < 0 ||
         mf_tarw_data(t, sig->p, sig->len, err) < 0)
-        return -1;
-    for (size_t i = 0; i < nsegs; i++) {
-        const struct mf_member_info *mi = &m->members[1 + i];
+        goto out;
+    for (size_t i = first; i < first + count; i++) {
+        const struct mf_member_info *mi = &m->members[i];
+        int src;
+        uint64_t off;
+        if (i <= m->nindex) {
+            src = seg_fd;
+            off = segs[i - 1].off;
+        } else {
+            src = mf_packw_spool_fd(w->packs);
+            off = mf_packw_pack(w->packs, i - 1 - m->nindex)->spool_off;
+        }
         if (mf_tarw_member(t, mi->name, mi->size, err) < 0 ||
-            copy_spool(t, seg_fd, segs[i].off, segs[i].size, err) < 0)
-            return -1;
+            copy_spool(t, src, off, mi->size, err) < 0)
+            goto out;
     }
-    return 0;
+    if (mf_tarw_close(t, err) < 0)
+        goto out;
+    *bytes_r += mf_tarw_bytes(t);
+    r = 0;
+out:
+    mf_tarw_free(&t);
+    return r;
 }
 
-int mf_writer_finish(struct mf_writer *w, int out_fd, const struct mf_seckey *sk,
-                     struct mf_error *err)
-{
-    return mf_writer_finish_with_index(w, out_fd, -1, sk, err);
-}
-
-int mf_writer_finish_with_index(struct mf_writer *w, int out_fd, int index_fd,
-                                const struct mf_seckey *sk, struct mf_error *err)
+static int finish(struct mf_writer *w, int out_fd, mf_volume_open_fn open_volume, void *vctx,
+                  int index_fd, const struct mf_seckey *sk, struct mf_error *err)
 {
     struct segmenter s;
     struct mf_buf head, sig, man;
     struct mf_rec_header h;
     struct mf_rec_end e;
-    struct mf_tar_writer *t = NULL;
     struct mf_hasher hh;
     char tc[MF_TRUSTED_COMMENT_MAX + 1];
     size_t npacks, mi;
@@ -969,6 +1078,22 @@ int mf_writer_finish_with_index(struct mf_writer *w, int out_fd, int index_fd,
     w->manifest.created = w->created;
     host_label(w->manifest.host, sizeof w->manifest.host, w->o.host);
     snprintf(w->manifest.tool, sizeof w->manifest.tool, "mailferry %s", MF_TOOL_VERSION);
+    if (w->fkey != NULL) {
+        w->manifest.encrypted = 1;
+        for (size_t i = 0; i < w->o.nrecipients; i++) {
+            const struct mf_pubkey *pk = &w->o.recipients[i];
+            struct mf_recipient *rc = &w->manifest.recipients[w->manifest.nrecipients];
+            int dup = 0;
+            for (size_t k = 0; k < w->manifest.nrecipients; k++)
+                dup |= memcmp(w->manifest.recipients[k].keyid, pk->keyid, MF_KEYID_BYTES) == 0;
+            if (dup)
+                continue;
+            memcpy(rc->keyid, pk->keyid, MF_KEYID_BYTES);
+            if (mf_filekey_wrap(w->fkey, pk, rc->wrapped, err) < 0)
+                goto out;
+            w->manifest.nrecipients++;
+        }
+    }
     w->manifest.nindex = s.nsegs;
     w->manifest.npacks = npacks;
     w->manifest.nmembers = 1 + s.nsegs + npacks;
@@ -993,33 +1118,52 @@ int mf_writer_finish_with_index(struct mf_writer *w, int out_fd, int index_fd,
         w->manifest.members[mi].size = pk->size;
         memcpy(w->manifest.members[mi].digest, pk->digest, MF_DIGEST_BYTES);
     }
+    mf_manifest_trusted_comment(&w->manifest, tc, sizeof tc);
+    if (open_volume != NULL) {
+        /* the volume lines add at most 15 + 30 bytes per member to the
+         * manifest; the signature's size does not depend on it */
+        uint64_t bound;
+        if (mf_manifest_encode(&w->manifest, &man, err) < 0 ||
+            mf_sign(sk, man.p, man.len, tc, &sig, err) < 0)
+            goto out;
+        bound = tar_member_bytes(strlen(mf_format_text)) +
+                tar_member_bytes(man.len + 15 + 30 * (uint64_t)w->manifest.nmembers) +
+                tar_member_bytes(sig.len);
+        if (plan_volumes(&w->manifest, w->o.volume_size, bound, err) < 0)
+            goto out;
+        mf_buf_reset(&man);
+        mf_buf_reset(&sig);
+    }
     if (mf_manifest_encode(&w->manifest, &man, err) < 0)
         goto out;
-    mf_manifest_trusted_comment(&w->manifest, tc, sizeof tc);
     if (mf_sign(sk, man.p, man.len, tc, &sig, err) < 0)
         goto out;
 
-    /* the index file, then the tar */
+    /* the index file, then the archive */
+    w->stats.archive_bytes = 0;
     if (index_fd >= 0) {
-        if (mf_tarw_open(&t, index_fd, w->created, err) < 0 ||
-            write_head(t, &w->manifest, &man, &sig, s.fd, s.segs, s.nsegs, err) < 0 ||
-            mf_tarw_close(t, err) < 0)
-            goto out;
-        mf_tarw_free(&t);
-    }
-    if (mf_tarw_open(&t, out_fd, w->created, err) < 0 ||
-        write_head(t, &w->manifest, &man, &sig, s.fd, s.segs, s.nsegs, err) < 0)
-        goto out;
-    for (size_t i = 0; i < npacks; i++) {
-        const struct mf_packw_pack *pk = mf_packw_pack(w->packs, i);
-        const struct mf_member_info *m = &w->manifest.members[1 + s.nsegs + i];
-        if (mf_tarw_member(t, m->name, m->size, err) < 0 ||
-            copy_spool(t, mf_packw_spool_fd(w->packs), pk->spool_off, pk->size, err) < 0)
+        uint64_t ignored = 0;
+        if (write_tar(w, index_fd, &man, &sig, s.fd, s.segs, 1, s.nsegs, &ignored, err) < 0)
             goto out;
     }
-    if (mf_tarw_close(t, err) < 0)
-        goto out;
-    w->stats.archive_bytes = mf_tarw_bytes(t);
+    if (open_volume == NULL || w->manifest.nvolumes == 0) {
+        int fd = out_fd;
+        if (open_volume != NULL && open_volume(vctx, 1, 1, &fd, err) < 0)
+            goto out;
+        if (write_tar(w, fd, &man, &sig, s.fd, s.segs, 1, w->manifest.nmembers - 1,
+                      &w->stats.archive_bytes, err) < 0)
+            goto out;
+        w->stats.volumes = 1;
+    } else {
+        for (size_t v = 0; v < w->manifest.nvolumes; v++) {
+            int fd = -1;
+            if (open_volume(vctx, v + 1, w->manifest.nvolumes, &fd, err) < 0 ||
+                write_tar(w, fd, &man, &sig, s.fd, s.segs, w->manifest.volumes[v].first,
+                          w->manifest.volumes[v].count, &w->stats.archive_bytes, err) < 0)
+                goto out;
+        }
+        w->stats.volumes = w->manifest.nvolumes;
+    }
     w->stats.compressed_bytes = mf_packw_compressed_bytes(w->packs);
     w->stats.frames = mf_packw_nframes(w->packs);
     w->stats.packs = npacks;
@@ -1031,7 +1175,6 @@ nomem:
 out:
     if (r < 0)
         w->st = ST_FAILED;
-    mf_tarw_free(&t);
     if (s.cctx != NULL)
         mf_frame_cctx_free(s.cctx);
     if (s.fd >= 0)
@@ -1043,6 +1186,26 @@ out:
     mf_buf_free(&sig);
     mf_buf_free(&man);
     return r;
+}
+
+int mf_writer_finish(struct mf_writer *w, int out_fd, const struct mf_seckey *sk,
+                     struct mf_error *err)
+{
+    return finish(w, out_fd, NULL, NULL, -1, sk, err);
+}
+
+int mf_writer_finish_with_index(struct mf_writer *w, int out_fd, int index_fd,
+                                const struct mf_seckey *sk, struct mf_error *err)
+{
+    return finish(w, out_fd, NULL, NULL, index_fd, sk, err);
+}
+
+int mf_writer_finish_volumes(struct mf_writer *w, mf_volume_open_fn open_volume, void *ctx,
+                             int index_fd, const struct mf_seckey *sk, struct mf_error *err)
+{
+    if (w->o.volume_size == 0)
+        return mf_err(err, MF_EINTERNAL, "finish_volumes without a volume size");
+    return finish(w, -1, open_volume, ctx, index_fd, sk, err);
 }
 
 void mf_writer_stats(const struct mf_writer *w, struct mf_writer_stats *st)
@@ -1077,5 +1240,6 @@ void mf_writer_free(struct mf_writer **wp)
     mf_free(w->refs);
     mf_free(w->crefs);
     mf_manifest_clear(&w->manifest);
+    mf_filekey_free(&w->fkey);
     mf_free(w);
 }

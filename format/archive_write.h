@@ -36,6 +36,13 @@ struct mf_writer_opts {
     uint8_t base_id[MF_ARCHIVE_ID_BYTES];
     uint8_t base_manifest[MF_HASH_BYTES];
     uint64_t base_chain;
+    /* Encryption (spec 15.1): every index segment and frame is encrypted to
+     * these keys (their X25519 images); none = not encrypted. */
+    const struct mf_pubkey *recipients;
+    size_t nrecipients;
+    /* Volumes (spec 15.2): 0 = one file; otherwise at most this many bytes
+     * per volume (>= MF_VOLUME_SIZE_MIN), written by finish_volumes. */
+    uint64_t volume_size;
 };
 
 struct mf_writer_stats {
@@ -46,7 +53,8 @@ struct mf_writer_stats {
     uint64_t dedup_bytes;    /* bytes not stored again thanks to deduplication */
     uint64_t compressed_bytes;
     uint64_t frames, packs;
-    uint64_t archive_bytes;  /* after finish: bytes written */
+    uint64_t archive_bytes;  /* after finish: bytes written (all volumes) */
+    uint64_t volumes;        /* after finish: volumes written (1 when not split) */
 };
 
 struct mf_writer;
@@ -131,6 +139,14 @@ int mf_writer_finish(struct mf_writer *w, int out_fd, const struct mf_seckey *sk
 /* The same, and also its index file (spec 14.7) to index_fd. */
 int mf_writer_finish_with_index(struct mf_writer *w, int out_fd, int index_fd,
                                 const struct mf_seckey *sk, struct mf_error *err) MF_WUR;
+/* Completes a split archive (opts.volume_size): asks `open_volume` for the
+ * descriptor of volume i (1-based) of n just before writing it; the caller
+ * closes them. index_fd as for finish_with_index (-1: none). */
+typedef int (*mf_volume_open_fn)(void *ctx, size_t i, size_t n, int *fd_r,
+                                 struct mf_error *err);
+int mf_writer_finish_volumes(struct mf_writer *w, mf_volume_open_fn open_volume, void *ctx,
+                             int index_fd, const struct mf_seckey *sk,
+                             struct mf_error *err) MF_WUR;
 void mf_writer_stats(const struct mf_writer *w, struct mf_writer_stats *st);
 /* The manifest written by finish (valid until free). */
 const struct mf_manifest *mf_writer_manifest(const struct mf_writer *w);

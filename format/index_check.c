@@ -173,7 +173,8 @@ static int check_pack(struct mf_index_check *c, const struct mf_rec_pack *p,
         loc->csize = (uint32_t)f->csize;
         loc->rsize = (uint32_t)f->rsize;
         memcpy(loc->hash, f->hash, MF_HASH_BYTES);
-        off += f->csize;
+        /* an encrypted frame is stored with its 16-byte tag (spec 15.1) */
+        off += f->csize + (c->m->encrypted ? MF_SEAL_TAG_BYTES : 0);
         c->nframes_seen++;
     }
     if (off != mi->size)

@@ -20,6 +20,8 @@
 #define MF_INDEX_SEGMENT_TARGET (4u * 1024 * 1024)
 #define MF_PACK_MAX (1024ull * 1024 * 1024)       /* one pack member */
 #define MF_PACK_TARGET (32u * 1024 * 1024)
+#define MF_VOLUMES_MAX 100000u
+#define MF_VOLUME_SIZE_MIN (8ull * 1024 * 1024)  /* pack --volume-size */
 
 /* Frames and blobs */
 #define MF_FRAME_RAW_MAX (4u * 1024 * 1024)

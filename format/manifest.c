@@ -8,7 +8,11 @@
  *   tool <label>
  *   chain <n>
  *   base - | base <32 hex archive id> <64 hex BLAKE2b-256 of the base MANIFEST>
- *   encryption none
+ *   encryption none | encryption x25519-xchacha20poly1305
+ *   recipients <n>                                  (encrypted: 1 .. 64)
+ *   recipient <16 hex key id> <160 hex sealed file key>   (n lines)
+ *   volumes <v>                                     (split archives only: 2 ..)
+ *   volume <i> <first member number> <count>        (v lines, i = 1 .. v)
  *   members <count>
  *   member <name> <size> <128 hex BLAKE2b-512>      (count lines, archive order)
  *   end
@@ -29,6 +33,7 @@ void mf_manifest_init(struct mf_manifest *m)
 void mf_manifest_clear(struct mf_manifest *m)
 {
     mf_free(m->members);
+    mf_free(m->volumes);
     memset(m, 0, sizeof *m);
 }
 
@@ -48,6 +53,14 @@ void mf_manifest_trusted_comment(const struct mf_manifest *m, char *out, size_t 
     mf_hex(id, m->archive_id, sizeof m->archive_id);
     snprintf(out, cap, "mailferry archive %s kind %s created %" PRId64, id, mf_kind_name(m->kind),
              m->created);
+}
+
+size_t mf_manifest_volume_of(const struct mf_manifest *m, size_t i)
+{
+    for (size_t v = 0; v < m->nvolumes; v++)
+        if (i >= m->volumes[v].first && i - m->volumes[v].first < m->volumes[v].count)
+            return v + 1;
+    return 0;
 }
 
 static int label_ok(const char *s)
@@ -79,7 +92,25 @@ int mf_manifest_encode(const struct mf_manifest *m, struct mf_buf *out, struct m
     } else {
         mf_buf_puts(out, "base -\n");
     }
-    mf_buf_printf(out, "encryption none\nmembers %zu\n", m->nmembers);
+    if (m->encrypted) {
+        mf_buf_printf(out, "encryption %s\nrecipients %zu\n", MF_ENCRYPTION_NAME,
+                      m->nrecipients);
+        for (size_t i = 0; i < m->nrecipients; i++) {
+            char kid[2 * MF_KEYID_BYTES + 1], wk[2 * MF_WRAPPED_KEY_BYTES + 1];
+            mf_hex(kid, m->recipients[i].keyid, MF_KEYID_BYTES);
+            mf_hex(wk, m->recipients[i].wrapped, MF_WRAPPED_KEY_BYTES);
+            mf_buf_printf(out, "recipient %s %s\n", kid, wk);
+        }
+    } else {
+        mf_buf_puts(out, "encryption none\n");
+    }
+    if (m->nvolumes > 0) {
+        mf_buf_printf(out, "volumes %zu\n", m->nvolumes);
+        for (size_t v = 0; v < m->nvolumes; v++)
+            mf_buf_printf(out, "volume %zu %zu %zu\n", v + 1, m->volumes[v].first + 1,
+                          m->volumes[v].count);
+    }
+    mf_buf_printf(out, "members %zu\n", m->nmembers);
     for (size_t i = 0; i < m->nmembers; i++) {
         mf_hex(hex, m->members[i].digest, MF_DIGEST_BYTES);
         mf_buf_printf(out, "member %s %" PRIu64 " %s\n", m->members[i].name, m->members[i].size,
@@ -240,9 +271,70 @@ int mf_manifest_parse(const uint8_t *text, size_t len, struct mf_manifest *m,
             FAIL("a delta has 'base <id> <manifest hash>' and chain >= 1");
     }
     NEXT();
-    if (n != strlen("encryption none") || memcmp(line, "encryption none", n) != 0)
+    if (keyed(line, n, "encryption", &v, &vl) && vl == 4 && memcmp(v, "none", 4) == 0) {
+        m->encrypted = 0;
+    } else if (keyed(line, n, "encryption", &v, &vl) && vl == strlen(MF_ENCRYPTION_NAME) &&
+               memcmp(v, MF_ENCRYPTION_NAME, vl) == 0) {
+        m->encrypted = 1;
+        NEXT();
+        if (!keyed(line, n, "recipients", &v, &vl) || parse_u64(v, vl, &u) < 0 || u < 1 ||
+            u > MF_RECIPIENTS_MAX)
+            FAIL("expected 'recipients <count>' (1 .. %u)", MF_RECIPIENTS_MAX);
+        m->nrecipients = (size_t)u;
+        for (size_t i = 0; i < m->nrecipients; i++) {
+            struct mf_recipient *rc = &m->recipients[i];
+            NEXT();
+            if (!keyed(line, n, "recipient", &v, &vl) ||
+                vl != 2 * MF_KEYID_BYTES + 1 + 2 * MF_WRAPPED_KEY_BYTES ||
+                mf_unhex(rc->keyid, MF_KEYID_BYTES, v, 2 * MF_KEYID_BYTES) < 0 ||
+                v[2 * MF_KEYID_BYTES] != ' ' ||
+                mf_unhex(rc->wrapped, MF_WRAPPED_KEY_BYTES, v + 2 * MF_KEYID_BYTES + 1,
+                         2 * MF_WRAPPED_KEY_BYTES) < 0)
+                FAIL("expected 'recipient <16 hex key id> <160 hex sealed key>'");
+            for (size_t k = 0; k < i; k++)
+                if (memcmp(m->recipients[k].keyid, rc->keyid, MF_KEYID_BYTES) == 0)
+                    FAIL("recipient key listed twice");
+        }
+    } else {
         FAIL("unsupported encryption");
+    }
     NEXT();
+    if (keyed(line, n, "volumes", &v, &vl)) {
+        if (parse_u64(v, vl, &u) < 0 || u < 2 || u > MF_VOLUMES_MAX)
+            FAIL("expected 'volumes <count>' (2 .. %u)", MF_VOLUMES_MAX);
+        m->nvolumes = (size_t)u;
+        m->volumes = mf_calloc(m->nvolumes, sizeof *m->volumes);
+        if (m->volumes == NULL) {
+            mf_manifest_clear(m);
+            return mf_err_nomem(err);
+        }
+        for (size_t i = 0; i < m->nvolumes; i++) {
+            uint64_t f[3];
+            const char *q;
+            size_t ql, k = 0;
+            NEXT();
+            if (!keyed(line, n, "volume", &v, &vl))
+                FAIL("expected 'volume <number> <first member> <members>'");
+            for (q = v, ql = vl; k < 3; k++) {
+                const char *sp = memchr(q, ' ', ql);
+                size_t fl = sp == NULL ? ql : (size_t)(sp - q);
+                if ((k < 2) != (sp != NULL) || parse_u64(q, fl, &f[k]) < 0)
+                    break;
+                if (sp != NULL) {
+                    ql -= fl + 1;
+                    q = sp + 1;
+                }
+            }
+            if (k != 3 || f[0] != i + 1 || f[1] < 2 || f[1] > MF_MEMBERS_MAX || f[2] < 1 ||
+                f[2] > MF_MEMBERS_MAX)
+                FAIL("expected 'volume %zu <first member> <members>'", i + 1);
+            if (f[1] != (i == 0 ? 2 : m->volumes[i - 1].first + m->volumes[i - 1].count + 1))
+                FAIL("volume %zu does not start where volume %zu ends", i + 1, i);
+            m->volumes[i].first = (size_t)f[1] - 1;
+            m->volumes[i].count = (size_t)f[2];
+        }
+        NEXT();
+    }
     if (!keyed(line, n, "members", &v, &vl) || parse_u64(v, vl, &u) < 0 || u < 2 ||
         u > MF_MEMBERS_MAX)
         FAIL("expected 'members <count>' (2 .. %u)", MF_MEMBERS_MAX);
@@ -277,6 +369,9 @@ int mf_manifest_parse(const uint8_t *text, size_t len, struct mf_manifest *m,
     }
     if (m->nindex == 0)
         FAIL("no index segment listed");
+    if (m->nvolumes > 0 &&
+        m->volumes[m->nvolumes - 1].first + m->volumes[m->nvolumes - 1].count != m->nmembers)
+        FAIL("the volumes do not hold exactly the %zu members", m->nmembers);
     NEXT();
     if (n != 3 || memcmp(line, "end", 3) != 0)
         FAIL("expected 'end'");

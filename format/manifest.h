@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "encrypt.h"
 #include "error.h"
 #include "limits.h"
 
@@ -17,6 +18,17 @@ struct mf_member_info {
     char name[MF_MEMBER_NAME_MAX + 1];
     uint64_t size;
     uint8_t digest[MF_DIGEST_BYTES];
+};
+
+struct mf_recipient {
+    uint8_t keyid[MF_KEYID_BYTES];
+    uint8_t wrapped[MF_WRAPPED_KEY_BYTES];  /* the file key sealed to that key */
+};
+
+/* One volume of a split archive: members first .. first + count - 1
+ * (0-based indexes into members; FORMAT, index 0, is in every volume). */
+struct mf_volume_info {
+    size_t first, count;
 };
 
 struct mf_manifest {
@@ -30,6 +42,11 @@ struct mf_manifest {
     uint8_t base_manifest[MF_HASH_BYTES];          /* delta only: BLAKE2b-256 of base MANIFEST */
     size_t nindex;   /* index segments: index/000001 .. */
     size_t npacks;   /* packs/000001 .. */
+    int encrypted;   /* spec 15.1 */
+    size_t nrecipients;
+    struct mf_recipient recipients[MF_RECIPIENTS_MAX];
+    size_t nvolumes;  /* 0: one file; otherwise 2 .. MF_VOLUMES_MAX (spec 15.2) */
+    struct mf_volume_info *volumes;
     size_t nmembers;
     struct mf_member_info *members;  /* FORMAT, index segments, packs, in archive order */
 };
@@ -44,5 +61,7 @@ void mf_manifest_trusted_comment(const struct mf_manifest *m, char *out, size_t 
 /* Name of index segment or pack number n (1-based), e.g. "index/000001". */
 void mf_member_name(char out[MF_MEMBER_NAME_MAX + 1], const char *dir, size_t n);
 const char *mf_kind_name(enum mf_kind k);
+/* The volume (1-based) holding member index i, or 0 when not split. */
+size_t mf_manifest_volume_of(const struct mf_manifest *m, size_t i);
 
 #endif

@@ -47,6 +47,8 @@ struct mf_packw {
     struct mf_hasher pack_hash;
     size_t frames_cap;  /* capacity of the open pack's frames array */
     uint64_t compressed;
+    const struct mf_filekey *seal;  /* NULL: not encrypted */
+    uint8_t archive_id[MF_ARCHIVE_ID_BYTES];
 };
 
 static ZSTD_CCtx *cctx_get(struct mf_packw *p)
@@ -80,10 +82,22 @@ static void compress_job(void *arg)
         mf_err_nomem(&j->err);
         return;
     }
-    if (mf_frame_compress(c, j->raw, j->rlen, &j->out, &j->err) < 0)
+    if (mf_frame_compress(c, j->raw, j->rlen, &j->out, &j->err) < 0) {
         j->failed = 1;
-    else
+    } else {
+        /* the frame hash is of the compressed bytes; encryption wraps them */
         mf_hash(MF_HK_FRAME, j->hash, j->out.p, j->out.len);
+        if (j->owner->seal != NULL) {
+            size_t n = j->out.len;
+            if (mf_buf_reserve(&j->out, MF_SEAL_TAG_BYTES) < 0) {
+                j->failed = 1;
+                mf_err_nomem(&j->err);
+            } else {
+                mf_seal(j->owner->seal, j->owner->archive_id, MF_SEAL_FRAME, j->id, j->out.p, n);
+                j->out.len = n + MF_SEAL_TAG_BYTES;
+            }
+        }
+    }
     cctx_put(j->owner, c);
 }
 
@@ -186,13 +200,13 @@ static int emit(struct mf_packw *p, struct job *j, struct mf_error *err)
     mf_hash_update(&p->pack_hash, j->out.p, j->out.len);
     fi = &pk->frames[pk->nframes++];
     fi->id = j->id;
-    fi->csize = j->out.len;
+    fi->csize = j->out.len - (p->seal != NULL ? MF_SEAL_TAG_BYTES : 0);
     fi->rsize = j->rlen;
     fi->codec = 1;
     memcpy(fi->hash, j->hash, MF_HASH_BYTES);
     pk->size += j->out.len;
     p->spool_len += j->out.len;
-    p->compressed += j->out.len;
+    p->compressed += fi->csize;
     if (pk->size >= p->pack_target || pk->nframes >= MF_FRAMES_PER_PACK_MAX)
         close_pack(p);
     return 0;
@@ -232,6 +246,13 @@ static int seal(struct mf_packw *p, int kind, struct mf_error *err)
         }
     mf_pool_submit(p->pool, compress_job, j);
     return 0;
+}
+
+void mf_packw_set_seal(struct mf_packw *p, const struct mf_filekey *key,
+                       const uint8_t archive_id[MF_ARCHIVE_ID_BYTES])
+{
+    p->seal = key;
+    memcpy(p->archive_id, archive_id, MF_ARCHIVE_ID_BYTES);
 }
 
 int mf_packw_add(struct mf_packw *p, int kind, const void *data, size_t n, uint32_t *frame_r,

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "encrypt.h"
 #include "error.h"
 #include "index_codec.h"
 
@@ -17,7 +18,7 @@
 
 struct mf_packw_pack {
     uint64_t spool_off;  /* where the member's bytes start in the spool */
-    uint64_t size;
+    uint64_t size;       /* bytes in the archive (frames, and tags when encrypted) */
     uint8_t digest[MF_DIGEST_BYTES];
     uint32_t nframes;
     struct mf_frame_info *frames;
@@ -28,6 +29,10 @@ struct mf_packw;
 int mf_packw_open(struct mf_packw **p_r, int level, int threads, const char *tmpdir,
                   const size_t frame_target[MF_PACKW_KINDS], size_t pack_target,
                   struct mf_error *err) MF_WUR;
+/* Encrypts every frame with key (spec 15.1) from now on; call before the
+ * first add. The key must outlive the pack writer. */
+void mf_packw_set_seal(struct mf_packw *p, const struct mf_filekey *key,
+                       const uint8_t archive_id[MF_ARCHIVE_ID_BYTES]);
 /* Stores a new blob; returns its frame id and offset. */
 int mf_packw_add(struct mf_packw *p, int kind, const void *data, size_t n, uint32_t *frame_r,
                  uint32_t *offset_r, struct mf_error *err) MF_WUR;

@@ -173,6 +173,73 @@ static void abort_output(int fd, char *tmp)
         unlink(tmp);
 }
 
+/* The files of a split archive (--volume-size): OUT.001, OUT.002, ...
+ * each written under a temporary name and renamed when all are complete. */
+struct volumes {
+    const char *out;
+    size_t n;
+    char **name, **tmp;
+    int *fd;
+};
+
+static int open_volume(void *ctx, size_t i, size_t n, int *fd_r, struct mf_error *err)
+{
+    struct volumes *v = ctx;
+    int width = 3;
+    size_t len = strlen(v->out) + 16;
+    for (size_t k = n; k >= 1000; k /= 10)
+        width++;
+    if (v->name == NULL) {
+        v->name = mf_calloc(n, sizeof *v->name);
+        v->tmp = mf_calloc(n, sizeof *v->tmp);
+        v->fd = mf_calloc(n, sizeof *v->fd);
+        if (v->name == NULL || v->tmp == NULL || v->fd == NULL)
+            return mf_err_nomem(err);
+        for (size_t k = 0; k < n; k++)
+            v->fd[k] = -1;
+        v->n = n;
+    }
+    if (i < 1 || i > v->n)
+        return mf_err(err, MF_EINTERNAL, "volume %zu of %zu", i, n);
+    v->name[i - 1] = mf_malloc(len);
+    if (v->name[i - 1] == NULL)
+        return mf_err_nomem(err);
+    {
+        char num[24];
+        size_t nl = (size_t)snprintf(num, sizeof num, "%zu", i);
+        size_t o = (size_t)snprintf(v->name[i - 1], len, "%s.", v->out);
+        for (; nl < (size_t)width && o + 1 < len; nl++)
+            v->name[i - 1][o++] = '0';
+        snprintf(v->name[i - 1] + o, len - o, "%s", num);
+    }
+    v->fd[i - 1] = open_output(v->name[i - 1], &v->tmp[i - 1], err);
+    if (v->fd[i - 1] < 0)
+        return -1;
+    *fd_r = v->fd[i - 1];
+    return 0;
+}
+
+static int commit_volumes(struct volumes *v, struct mf_error *err)
+{
+    for (size_t k = 0; k < v->n; k++)
+        if (commit_output(v->name[k], &v->fd[k], &v->tmp[k], err) < 0)
+            return -1;
+    return 0;
+}
+
+static void free_volumes(struct volumes *v)
+{
+    for (size_t k = 0; k < v->n; k++) {
+        abort_output(v->fd[k], v->tmp[k]);
+        mf_free(v->tmp[k]);
+        mf_free(v->name[k]);
+    }
+    mf_free(v->name);
+    mf_free(v->tmp);
+    mf_free(v->fd);
+    memset(v, 0, sizeof *v);
+}
+
 /* Users of the base state before `name` (or all, with name NULL) are gone
  * from the source: collected for USER_GONE records. */
 static int base_skip_to(struct mf_base_chain *chain, struct mf_base_user **bu, const char *name,
@@ -197,7 +264,7 @@ static int base_skip_to(struct mf_base_chain *chain, struct mf_base_user **bu, c
 int cmd_pack(int argc, char **argv)
 {
     enum { O_USERS = 256, O_LAYOUT, O_MLAYOUT, O_POP3, O_SKIPUNR, O_NOSIEVE, O_TMPDIR, O_JSON,
-           O_FROMTAR, O_BASE, O_SAVEIDX, O_REPORT, O_SHARD };
+           O_FROMTAR, O_BASE, O_SAVEIDX, O_REPORT, O_SHARD, O_ENCRYPT, O_VOLSIZE, O_DKEY };
     static const struct option opts[] = {{"secret", required_argument, 0, 's'},
                                          {"output", required_argument, 0, 'o'},
                                          {"users", required_argument, 0, O_USERS},
@@ -216,6 +283,9 @@ int cmd_pack(int argc, char **argv)
                                          {"save-index", required_argument, 0, O_SAVEIDX},
                                          {"report", required_argument, 0, O_REPORT},
                                          {"shard", required_argument, 0, O_SHARD},
+                                         {"encrypt-to", required_argument, 0, O_ENCRYPT},
+                                         {"volume-size", required_argument, 0, O_VOLSIZE},
+                                         {"key", required_argument, 0, 'k'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -229,8 +299,11 @@ int cmd_pack(int argc, char **argv)
     struct mf_error err;
     struct ctx x;
     char *tmp = NULL, *itmp = NULL;
-    char **bases = NULL, **pubs = NULL, **gone = NULL;
-    size_t nbases = 0, npubs = 0, ngone = 0;
+    char **bases = NULL, **pubs = NULL, **gone = NULL, **rcpts = NULL;
+    size_t nbases = 0, npubs = 0, ngone = 0, nrcpts = 0;
+    struct mf_pubkey *rkeys = NULL;
+    const char *dkey = NULL;
+    struct volumes vols;
     const char *save_index = NULL, *report = NULL;
     FILE *rf = NULL;
     struct mf_base_chain *chain = NULL;
@@ -243,18 +316,29 @@ int cmd_pack(int argc, char **argv)
     memset(&wo, 0, sizeof wo);
     memset(&users, 0, sizeof users);
     memset(&x, 0, sizeof x);
+    memset(&vols, 0, sizeof vols);
     mf_err_clear(&err);
     wo.threads = -1;
     optind = 1;
     bases = mf_calloc((size_t)argc + 1, sizeof *bases);
     pubs = mf_calloc((size_t)argc + 1, sizeof *pubs);
-    if (bases == NULL || pubs == NULL) {
+    rcpts = mf_calloc((size_t)argc + 1, sizeof *rcpts);
+    if (bases == NULL || pubs == NULL || rcpts == NULL) {
         mf_free(bases);
         mf_free(pubs);
+        mf_free(rcpts);
         return 3;
     }
-    while ((c = getopt_long(argc, argv, "s:o:p:l:T:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:o:p:k:l:T:qh", opts, NULL)) != -1) {
         switch (c) {
+        case O_ENCRYPT: rcpts[nrcpts++] = optarg; break;
+        case 'k': dkey = optarg; break;
+        case O_VOLSIZE:
+            if (cli_parse_size(optarg, &wo.volume_size) < 0 ||
+                wo.volume_size < MF_VOLUME_SIZE_MIN)
+                return mf_free(bases), mf_free(pubs), mf_free(rcpts),
+                       cli_usage("pack", "--volume-size is a size of at least 8M (e.g. 4G)");
+            break;
         case 's': sec = optarg; break;
         case O_BASE: bases[nbases++] = optarg; break;
         case 'p': pubs[npubs++] = optarg; break;
@@ -264,7 +348,7 @@ int cmd_pack(int argc, char **argv)
             char tail;
             if (sscanf(optarg, "%u/%u%c", &shard_i, &shard_n, &tail) != 2 || shard_n == 0 ||
                 shard_n > 100000 || shard_i == 0 || shard_i > shard_n)
-                return mf_free(bases), mf_free(pubs),
+                return mf_free(bases), mf_free(pubs), mf_free(rcpts),
                        cli_usage("pack", "--shard is I/N with 1 <= I <= N <= 100000");
             break;
         }
@@ -279,13 +363,13 @@ int cmd_pack(int argc, char **argv)
             else if (strcmp(optarg, "fs") == 0)
                 po.layout = MF_LAYOUT_FS;
             else
-                return mf_free(bases), mf_free(pubs),
+                return mf_free(bases), mf_free(pubs), mf_free(rcpts),
                        cli_usage("pack", "--maildir-layout is auto, maildir++ or fs");
             break;
         case O_POP3: {
             const char *why;
             if (!mf_pop3_format_valid(optarg, &why))
-                return mf_free(bases), mf_free(pubs),
+                return mf_free(bases), mf_free(pubs), mf_free(rcpts),
                        cli_usage("pack", "--pop3-uidl-format: %s", why);
             po.pop3_format = optarg;
             break;
@@ -295,24 +379,25 @@ int cmd_pack(int argc, char **argv)
         case 'l':
             wo.level = atoi(optarg);
             if (wo.level < 1 || wo.level > 19)
-                return mf_free(bases), mf_free(pubs), cli_usage("pack", "--level is 1..19");
+                return mf_free(bases), mf_free(pubs), mf_free(rcpts), cli_usage("pack", "--level is 1..19");
             break;
         case 'T':
             wo.threads = atoi(optarg);
             if (wo.threads < 0 || wo.threads > 256)
-                return mf_free(bases), mf_free(pubs), cli_usage("pack", "--threads is 0..256");
+                return mf_free(bases), mf_free(pubs), mf_free(rcpts), cli_usage("pack", "--threads is 0..256");
             break;
         case O_TMPDIR: wo.tmpdir = optarg; break;
         case O_JSON: json = 1; break;
         case O_FROMTAR: from_tar = optarg; break;
         case 'q': x.quiet = 1; break;
-        case 'h': help(); mf_free(bases); mf_free(pubs); return 0;
-        default: mf_free(bases); mf_free(pubs); return cli_usage("pack", "unknown option");
+        case 'h': help(); mf_free(bases); mf_free(pubs); mf_free(rcpts); return 0;
+        default: mf_free(bases); mf_free(pubs); mf_free(rcpts); return cli_usage("pack", "unknown option");
         }
     }
     if (sec == NULL || out == NULL) {
         mf_free(bases);
         mf_free(pubs);
+        mf_free(rcpts);
         return cli_usage("pack", "-s SECKEY and -o OUT are required");
     }
     if (mf_crypto_init(&err) < 0)
@@ -336,14 +421,38 @@ int cmd_pack(int argc, char **argv)
         goto fail;
     if (users.n == 0) {
         mf_users_free(&users);
+        mf_free(rcpts);
         return cli_usage("pack", "no users: give USER=MAILDIR, --users or --layout");
     }
     if (mf_users_finish(&users, &err) < 0)
         goto fail;
     if (shard_n > 0 && mf_users_shard(&users, shard_i, shard_n, &err) < 0)
         goto fail;
+    if (wo.volume_size != 0 && strcmp(out, "-") == 0) {
+        mf_err(&err, MF_EUSAGE, "--volume-size writes files OUT.001, OUT.002, ...: give -o FILE");
+        goto fail;
+    }
     if (mf_seckey_load(sec, cli_password, NULL, &sk, &err) < 0)
         goto fail;
+    if (nrcpts > 0) {
+        /* the packing host's own key is a recipient too, so that it can read
+         * this archive's index to pack the next delta (it holds the mail
+         * anyway) */
+        struct mf_pubkey *nk;
+        size_t nr = 0;
+        if (cli_load_pubkeys(rcpts, nrcpts, &rkeys, &nr, &err) < 0)
+            goto fail;
+        nk = mf_realloc(rkeys, (nr + 1) * sizeof *nk);
+        if (nk == NULL) {
+            mf_err_nomem(&err);
+            goto fail;
+        }
+        rkeys = nk;
+        memcpy(rkeys[nr].keyid, sk->keyid, sizeof rkeys[nr].keyid);
+        memcpy(rkeys[nr].pk, sk->sk + 32, sizeof rkeys[nr].pk);
+        wo.recipients = rkeys;
+        wo.nrecipients = nr + 1;
+    }
     if (nbases > 0) {
         struct mf_reader_opts ro;
         size_t nkeys = 0;
@@ -364,6 +473,7 @@ int cmd_pack(int argc, char **argv)
         ro.keys = keys;
         ro.nkeys = nkeys;
         ro.tmpdir = wo.tmpdir;
+        (void)dkey;
         if (mf_base_open(&chain, bases, nbases, &ro, &err) < 0)
             goto fail;
         wo.delta = 1;
@@ -433,9 +543,6 @@ int cmd_pack(int argc, char **argv)
         }
     }
     cli_progress_update(&x.prog, mf_packer_stats(pk)->messages, mf_packer_stats(pk)->bytes, 1);
-    fd = open_output(out, &tmp, &err);
-    if (fd < 0)
-        goto fail;
     if (save_index != NULL) {
         if (strcmp(save_index, "-") == 0) {
             mf_err(&err, MF_EUSAGE, "--save-index needs a file name");
@@ -444,9 +551,18 @@ int cmd_pack(int argc, char **argv)
         if ((ifd = open_output(save_index, &itmp, &err)) < 0)
             goto fail;
     }
-    if (mf_writer_finish_with_index(w, fd, ifd, sk, &err) < 0 ||
-        commit_output(out, &fd, &tmp, &err) < 0 ||
-        (save_index != NULL && commit_output(save_index, &ifd, &itmp, &err) < 0))
+    if (wo.volume_size != 0) {
+        vols.out = out;
+        if (mf_writer_finish_volumes(w, open_volume, &vols, ifd, sk, &err) < 0 ||
+            commit_volumes(&vols, &err) < 0)
+            goto fail;
+    } else {
+        fd = open_output(out, &tmp, &err);
+        if (fd < 0 || mf_writer_finish_with_index(w, fd, ifd, sk, &err) < 0 ||
+            commit_output(out, &fd, &tmp, &err) < 0)
+            goto fail;
+    }
+    if (save_index != NULL && commit_output(save_index, &ifd, &itmp, &err) < 0)
         goto fail;
     cli_progress_done(&x.prog);
     {
@@ -538,10 +654,13 @@ fail:
     abort_output(fd, tmp);
     abort_output(ifd, itmp);
 done:
+    free_volumes(&vols);
     mf_free(tmp);
     mf_free(itmp);
     mf_free(bases);
     mf_free(pubs);
+    mf_free(rcpts);
+    mf_free(rkeys);
     mf_free(keys);
     for (size_t i = 0; i < ngone; i++)
         mf_free(gone[i]);
