@@ -101,6 +101,10 @@ BUG_BASEHASH = ("BUG-DELTA-BASEHASH: a delta whose base line names the target's 
                 "with another manifest hash is applied (exit 0); spec 14.1/14.6 ask for id "
                 "and manifest hash; unpacker.c delta_prepass compares only the state file's "
                 "archive id (its 'manifest' line is never read)")
+BUG_PREPASS_LEAK = ("BUG-PREPASS-LEAK: when a delta's pre-pass refuses a target (a link in "
+                    "the per-user path), unpacker.c delta_prepass returns without "
+                    "mf_target_close(&t): the expanded path leaks, and the sanitizer build "
+                    "exits 1 with a LeakSanitizer report instead of 7")
 BUG_HOME = ("BUG-HOME-SYMLINK: with --home, a per-user home that is a symbolic link is "
             "followed (unpacker.c write_sieve / delta_apply.c do_sieve: open(path) without "
             "O_NOFOLLOW on the expanded template): sieve/ and .dovecot.sieve are created "
@@ -615,7 +619,8 @@ def index_cases():
         return a
     lie("HEADER frames lies (2^30, the manifest declares a 1 GiB pack)",
         r"frame", frames_lie,
-        bug=(BUG_FRAMES, lambda r, b, o: r.rc == 3 and "out of memory" in r.err))
+        bug=(BUG_FRAMES, lambda r, b, o: (r.rc == 3 and "out of memory" in r.err) or (
+            r.rc == 1 and "allocator is out of memory" in r.err and "index_check.c" in r.err)))
 
     def frames_lie2():
         a, u, mb = basic(n=3)
@@ -1257,7 +1262,9 @@ def target_cases(full, d1):
         return [os.path.dirname(v)]
     delta_case("the template's per-user directory is a link to another user's home: "
                "refused, that store untouched", userdir_link, {6, 7},
-               r"symbolic link|not a delta|holds")
+               r"symbolic link|not a delta|holds",
+               bug=(BUG_PREPASS_LEAK, lambda r: r.rc == 1 and "LeakSanitizer" in r.err and
+                    "delta_prepass" in r.err and "is a symbolic link" in r.err))
 
     # --home link during a delta
     c = new_case()
