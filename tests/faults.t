@@ -94,6 +94,18 @@ BUG_SUBSLOCK = ("BUG-SUBS-LOCK: a delta killed while it holds subscriptions.lock
                 "lock; a rerun within 30 s waits only 10 s and fails with 'subscriptions is "
                 "locked' (exit 7): delta_apply.c do_subscriptions gives up (deadline 10 s) "
                 "before it would call the lock stale (30 s); Dovecot itself waits 120 s")
+BUG_LINK = ("BUG-DELTA-RESUME-LINK: a delta killed after sd_commit linked a new message to "
+            "u.N but before it appended to dovecot.index.log can never be finished: every "
+            "rerun assigns the same UID and fails with 'u.N: File exists' (exit 7) "
+            "(unpack/dbox_append.c sd_commit: linkat onto a name a killed run left; "
+            "find_already only looks in the index)")
+BUG_CHAIN = ("BUG-DELTA-RESUME-CHAIN: a delta killed after a user's expunges (done at the "
+             "user's end) cannot be finished when a new message shares content with an "
+             "expunged one: the rerun reads every new message's content again, also those "
+             "the killed run committed (delta_apply.c mf_apply_message -> mf_reader_emit -> "
+             "chain_read before mf_box_commit's find_already), and fails with 'the target "
+             "no longer has message N ... whose content a new message shares' (exit 6), "
+             "every time")
 BUG_LEFTOVER = ("BUG-DELTA-LEFTOVER: a delta killed while it creates a mailbox leaves "
                 "<store>/.mailferry-new.* (the mailbox built aside); no rerun removes it")
 BUG_ERRPATH = ("BUG-TARGET-ERRPATH: when mkdir of a user's directory fails (out of inodes: "
@@ -332,8 +344,15 @@ class Source:
             nxt = max(m[0] for m in inbox) + 1
             for k in range(6):
                 n = 500 + k
+                data = message(self.r, u, n)
+                if k == 0:
+                    # a forward of INBOX uid 5 (expunged below): its body is a chain
+                    # reference to that message
+                    data = ("From: %s\nTo: friend@example.net\nSubject: Fwd: uid 5\n"
+                            "Message-ID: <fwd.%s@faults>\n\n" % (u, u)).encode() + \
+                        inbox[4][3].split(b"\n\n", 1)[1]
                 inbox.append([nxt + k, "17%08d.M%dP%d.src" % (ui * 1000 + n, n, ui), "",
-                              message(self.r, u, n), 1710000000 + k * 60])
+                              data, 1710000000 + k * 60])
             inbox[0][2] = "FS" if inbox[0][2] != "FS" else "S"
             inbox[2][2] = "RS"
             del inbox[4]
@@ -536,13 +555,16 @@ def sieve_window(full, fmt, ref):
            todo=BUG_SIEVE if rc == 0 and not after and "already holds" in se else None)
 
 
-def delta_trials(n, full, d1, views, pre_dir, ref_views, post_guids, pre_guids, fmt="sdbox"):
+def delta_trials(n, d1, views, dref, fmt):
     """n trials of D1 applied in place to copies of the live-ish target pre_dir. Each
     problem found is paired with the known bug whose exact symptom it is (or None); the
     trial is a TODO only when every problem has one."""
-    top = os.path.join(WORK, "trial-delta")
+    pre_dir, ref_views = dref["pre"], dref["views"]
+    post_guids, pre_guids = dref["post_guids"], dref["pre_guids"]
+    top = os.path.join(WORK, "trial-delta-" + fmt)
     tmpl = os.path.join(top, "%d", "%n", fmt)
     argv = unpack_args(tmpl, d1, fmt)
+    login = "trial-delta-" + fmt
 
     def fresh():
         shutil.rmtree(top, ignore_errors=True)
@@ -554,9 +576,8 @@ def delta_trials(n, full, d1, views, pre_dir, ref_views, post_guids, pre_guids, 
     assert r[0] == 0, r[2]
     counts = syscall_counts(argv, fresh) if STRACE else {}
     if views is not None:
-        views.add("trial-delta", tmpl, fmt)
-    clean_sieve = {u: sieve_of(os.path.dirname(expand(os.path.join(
-        WORK, "clean-delta", "%d", "%n", fmt), u))) for u in USERS}
+        views.add(login, tmpl, fmt)
+    clean_sieve = dref["clean_sieve"]
     temp_files = [0]
     for i in range(n):
         fresh()
@@ -569,7 +590,7 @@ def delta_trials(n, full, d1, views, pre_dir, ref_views, post_guids, pre_guids, 
             views.da.complaints[:] = []
             mid = None
             try:
-                mid = views.views("trial-delta")
+                mid = views.views(login)
             except dvlib.DovecotError as e:
                 probs.append(("Dovecot cannot read the interrupted store: %s" % str(e)[:300],
                               BUG_ROOTDIR if rootdirs and "dir owned by 0:0" in str(e)
@@ -593,10 +614,16 @@ def delta_trials(n, full, d1, views, pre_dir, ref_views, post_guids, pre_guids, 
                                           % (u, box, alien[:2]), None))
         rc, so, se = run(argv)
         if rc != 0:
-            probs.append(("the rerun exits %d: %s" % (rc, se.strip()[:300]),
-                          BUG_SUBSLOCK if rc == 7 and "subscriptions is locked" in se and
-                          any(os.path.exists(os.path.join(expand(tmpl, u), "subscriptions.lock"))
-                              for u in USERS) else None))
+            known = None
+            if rc == 7 and "subscriptions is locked" in se and any(os.path.exists(
+                    os.path.join(expand(tmpl, u), "subscriptions.lock")) for u in USERS):
+                known = BUG_SUBSLOCK
+            elif rc == 7 and re.search(r"dbox-Mails/u\.\d+: File exists", se):
+                known = BUG_LINK
+            elif rc == 6 and re.search(r"the target no longer has message \d+ of mailbox "
+                                       r".*whose content a new message shares", se):
+                known = BUG_CHAIN
+            probs.append(("the rerun exits %d: %s" % (rc, se.strip()[:300]), known))
         leftovers, temps = [p for p in stages_below(top)], []
         for root, dirs, files in os.walk(top):
             leftovers += [os.path.join(root, x) for x in dirs + files
@@ -617,7 +644,7 @@ def delta_trials(n, full, d1, views, pre_dir, ref_views, post_guids, pre_guids, 
             got = None
             diffs = []
             try:
-                got = views.views("trial-delta")
+                got = views.views(login)
                 diffs = compare_views(ref_views, got)
             except dvlib.DovecotError as e:
                 probs.append(("Dovecot cannot read the store after the rerun: %s"
@@ -635,9 +662,9 @@ def delta_trials(n, full, d1, views, pre_dir, ref_views, post_guids, pre_guids, 
                 probs.append(("Sieve files differ from the clean run for %s" % sv, None))
         bugs = {b for _, b in probs}
         todo = "; ".join(sorted(bugs)) if probs and None not in bugs else None
-        tap.ok(not probs, "delta trial %d (%s%s): the rerun exits 0 and equals the clean "
-               "apply" % (i + 1, where, ", Dovecot read it meanwhile" if i % 2 == 0 and views
-                          else ""), "\n".join(p for p, _ in probs), todo=todo)
+        tap.ok(not probs, "%s delta trial %d (%s%s): the rerun exits 0 and equals the clean "
+               "apply" % (fmt, i + 1, where, ", Dovecot read it meanwhile" if i % 2 == 0 and
+                          views else ""), "\n".join(p for p, _ in probs), todo=todo)
     if temp_files[0]:
         tap.diag("delta: %d .temp.*.mailferry files of killed runs were left in dbox-Mails "
                  "directories after the reruns (Dovecot removes .temp. files older than 36 h)"
@@ -815,11 +842,20 @@ def full_disk(src, full, d1, views, ref, ref_delta_views, pre_dir):
         fs.grow("64m")
         rc, so, se = run(unpack_args(tmpl, d1, "sdbox"))
         probs = [] if rc == 0 else ["exit %d: %s" % (rc, se.strip()[:300])]
+        todo = None
         if views is not None and rc == 0:
             views.add("disk-delta", tmpl, "sdbox")
-            probs += show(compare_views(ref_delta_views, views.views("disk-delta")))
+            views.da.complaints[:] = []
+            try:
+                got = views.views("disk-delta")
+                diffs = compare_views(ref_delta_views, got)
+                probs += show(diffs)
+                todo = explain_delta(diffs, got, list(views.da.complaints), root_owned(top))
+            except dvlib.DovecotError as e:
+                probs.append("Dovecot cannot read the store: %s" % str(e)[-300:])
+                todo = known_read_error(str(e), root_owned(top))
         tap.ok(not probs, "the delta again after the disk is grown: exit 0, equals the clean "
-               "apply", "\n".join(probs))
+               "apply", "\n".join(probs), todo=todo if probs else None)
     finally:
         for m in mounts:
             m.close()
@@ -898,13 +934,85 @@ def unreadable():
 
 # ---------------------------------------------------------------- main
 
+def live_target(fmt, full, d1, views, dv):
+    """FULL unpacked to fmt, then Dovecot delivers two messages into each INBOX (taking
+    the UIDs D1's new messages have) and flags one; and D1 applied to a copy of it."""
+    pre = os.path.join(WORK, "pre-delta-" + fmt)
+    os.makedirs(pre)
+    chown_all(pre)
+    ptmpl = os.path.join(pre, "%d", "%n", fmt)
+    rc, so, se = run(unpack_args(ptmpl, full, fmt))
+    assert rc == 0, se
+    out = {"pre": pre, "pre_guids": {}, "post_guids": {}, "views": None}
+    if views is not None:
+        import live
+        views.add("pre-" + fmt, ptmpl, fmt)
+        for u in USERS:
+            for k in range(2):
+                live.save(dv, "pre-%s.%s" % (fmt, u), "INBOX",
+                          live.make_message("faults-" + u, k))
+            views.da.run(["flags", "add", "\\Flagged", "mailbox", "INBOX", "uid", "2"],
+                         "pre-%s.%s" % (fmt, u), fmt=None)
+        pv = views.views("pre-" + fmt)
+        out["pre_guids"] = {u: {r["guid"] for r in pv[u]["msgs"].values()} for u in USERS}
+    clean = os.path.join(WORK, "clean-delta-" + fmt)
+    subprocess.run(["cp", "-a", pre, clean], check=True)
+    ctmpl = os.path.join(clean, "%d", "%n", fmt)
+    rc, so, se = run(unpack_args(ctmpl, d1, fmt))
+    tap.ok(rc == 0, "the clean apply of D1 to the live-ish %s target" % fmt, se)
+    out["clean_sieve"] = {u: sieve_of(os.path.dirname(expand(ctmpl, u))) for u in USERS}
+    if views is not None:
+        views.add("clean-delta-" + fmt, ctmpl, fmt)
+        out["views"] = views.views("clean-delta-" + fmt)
+        out["post_guids"] = {u: {r["guid"] for r in out["views"][u]["msgs"].values()}
+                             for u in USERS}
+    return out
+
+
+def window(label, d1, views, dref, line_re, call, after, bug, bug_re):
+    """D1 applied to a copy of the live-ish sdbox target and killed at a chosen point of
+    a clean run's system calls: the first `call` at (after=False) or after (after=True)
+    the first line of its strace that matches line_re. Then the rerun must finish and
+    equal the clean apply."""
+    if not STRACE:
+        tap.skip("strace is not installed (it picks the system call)")
+        return
+    top = os.path.join(WORK, "window")
+    tmpl = os.path.join(top, "%d", "%n", "sdbox")
+    argv = unpack_args(tmpl, d1, "sdbox")
+
+    def fresh():
+        shutil.rmtree(top, ignore_errors=True)
+        subprocess.run(["cp", "-a", dref["pre"], top], check=True)
+    fresh()
+    trace = os.path.join(WORK, "window.trace")
+    subprocess.run([STRACE, "-f", "-qq", "-o", trace] + argv, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    with open(trace) as f:
+        lines = f.read().split("\n")
+    first = next(i for i, ln in enumerate(lines) if re.search(line_re, ln))
+    at = next(i for i in range(first + (1 if after else 0), len(lines))
+              if re.search(r"\b%s\(" % call, lines[i]))
+    k = sum(1 for ln in lines[:at] if re.search(r"\b%s\(" % call, ln)) + 1
+    fresh()
+    where = interrupted(argv, ("call", call, k), 0)
+    m = re.search(r'"([^"]+)"', lines[first])
+    rc, so, se = run(argv)
+    probs = [] if rc == 0 else ["the rerun exits %d: %s" % (rc, se.strip()[:300])]
+    if views is not None and rc == 0:
+        views.add("window-%d" % tap.n, tmpl, "sdbox")
+        probs += show(compare_views(dref["views"], views.views("window-%d" % tap.n)))
+    tap.ok(not probs, "D1 %s (%s, %s): the rerun finishes and equals the clean apply"
+           % (label, m.group(1) if m else "", where), "\n".join(probs),
+           todo=bug if probs and rc is not None and re.search(bug_re, se) else None)
+
+
 def main():
     src = Source(os.path.join(WORK, "src"))
     full = os.path.join(WORK, "full.mfa")
     rc, so, se = mf(["pack", "-q", "-s", KEY, "-o", full, "--users", src.users_file])
     if not tap.ok(rc == 0, "FULL packed from the seeded source (%d users)" % len(USERS), se):
         return
-    pre_guid_src = {}
     src.change()
     d1 = os.path.join(WORK, "d1.mfa")
     rc, so, se = mf(["pack", "-q", "-s", KEY, "-o", d1, "--base", full, "--users",
@@ -937,41 +1045,22 @@ def main():
                 ref[fmt]["views"] = views.views("clean-" + fmt)
         tap.ok(all(ref["sdbox"]["sieve"][u] for u in USERS),
                "the clean unpack writes every user's Sieve script", ref["sdbox"]["sieve"])
-        # the live-ish target for D1: FULL, then deliveries and a flag change by Dovecot
-        pre = os.path.join(WORK, "pre-delta")
-        os.makedirs(pre)
-        chown_all(pre)
-        ptmpl = os.path.join(pre, "%d", "%n", "sdbox")
-        rc, so, se = run(unpack_args(ptmpl, full, "sdbox"))
-        assert rc == 0, se
-        pre_guids, post_guids = {}, {}
-        if views is not None:
-            import live
-            views.add("pre", ptmpl, "sdbox")
-            for u in USERS:
-                for k in range(2):
-                    live.save(dv, "pre." + u, "INBOX", live.make_message("faults-" + u, k))
-                views.da.run(["flags", "add", "\\Flagged", "mailbox", "INBOX", "uid", "2"],
-                             "pre." + u, fmt=None)
-            pv = views.views("pre")
-            pre_guids = {u: {r["guid"] for r in pv[u]["msgs"].values()} for u in USERS}
-        shutil.rmtree(os.path.join(WORK, "dovecot-pre-copy"), ignore_errors=True)
-        clean_delta = os.path.join(WORK, "clean-delta")
-        subprocess.run(["cp", "-a", pre, clean_delta], check=True)
-        ctmpl = os.path.join(clean_delta, "%d", "%n", "sdbox")
-        rc, so, se = run(unpack_args(ctmpl, d1, "sdbox"))
-        tap.ok(rc == 0, "the clean apply of D1 to the live-ish target", se)
-        ref_delta = None
-        if views is not None:
-            views.add("clean-delta", ctmpl, "sdbox")
-            ref_delta = views.views("clean-delta")
-            post_guids = {u: {r["guid"] for r in ref_delta[u]["msgs"].values()} for u in USERS}
-        full_trials("sdbox", 24, full, views, None, ref["sdbox"])
-        full_trials("mdbox", 20, full, views, None, ref["mdbox"])
-        delta_trials(18, full, d1, views, pre, ref_delta, post_guids, pre_guids)
+        # the live-ish targets for D1: FULL, then deliveries and a flag change by Dovecot
+        dref = {fmt: live_target(fmt, full, d1, views, dv) for fmt in ("sdbox", "mdbox")}
+        full_trials("sdbox", 22, full, views, None, ref["sdbox"])
+        full_trials("mdbox", 16, full, views, None, ref["mdbox"])
+        delta_trials(16, d1, views, dref["sdbox"], "sdbox")
+        delta_trials(8, d1, views, dref["mdbox"], "mdbox")
         sieve_window(full, "sdbox", ref["sdbox"])
+        window("killed after a new message was linked to u.N, before the log append", d1,
+               views, dref["sdbox"], r'\blinkat\(.*"u\.\d+"', "write", True, BUG_LINK,
+               r"dbox-Mails/u\.\d+: File exists")
+        window("killed after its expunges, before it writes the subscriptions", d1, views,
+               dref["sdbox"], r'openat\(.*"subscriptions\.lock"', "openat", False,
+               BUG_CHAIN, r"the target no longer has message \d+ of mailbox .*whose "
+               r"content a new message shares")
         pack_trials(10, src)
-        full_disk(src, full, d1, views, ref, ref_delta, pre)
+        full_disk(src, full, d1, views, ref, dref["sdbox"]["views"], dref["sdbox"]["pre"])
         unreadable()
     finally:
         if dv is not None:
