@@ -3,6 +3,7 @@
  * "Validation order"). */
 #include "archive_read.h"
 #include "container.h"
+#include "encrypt.h"
 #include "frame.h"
 #include "frame_cache.h"
 #include "fsutil.h"
@@ -20,17 +21,30 @@
 
 #define INDEX_MEMBER_MAX (MF_INDEX_SEGMENT_MAX + (1u << 20))
 #define FRAME_CACHE_BUDGET (48u * 1024 * 1024)
+#define EMIT_WINDOW (32u * 1024 * 1024)  /* bytes of a message assembled at once */
 
 struct member_pos {
-    uint64_t off;  /* data offset in `src` */
+    uint64_t off;  /* data offset in the source of input `in` */
+    size_t in;
+};
+
+/* One file given: the archive, or one volume of it (spec 15.2). */
+struct input {
+    const char *path;
+    int fd;        /* the file, or standard input */
+    int own;
+    int spool_fd;  /* -1 when reading the file directly */
+    int src;       /* where member data is read from afterwards */
 };
 
 struct mf_reader {
     struct mf_reader_opts o;
-    int in_fd;     /* the input */
-    int own_in;
-    int spool_fd;  /* -1 when reading the input directly */
-    int src;       /* where member data is read from afterwards */
+    struct input *in;
+    size_t nin;
+    size_t vol_first, vol_last;  /* the volumes given, 1-based (1, 1 for one file) */
+    struct mf_filekey *key;      /* encrypted archives: the file key (spec 15.1) */
+    int container_only;          /* the index was not decoded (no key, part of the volumes) */
+    char why[256];               /* ... and why */
     struct mf_manifest m;
     uint8_t manifest_hash[MF_HASH_BYTES];
     char signer[17];
@@ -112,15 +126,36 @@ static int wrong_member(const struct mf_manifest *m, size_t want, const char *na
     return mf_err(err, MF_ECORRUPT, "unexpected member %s (not in the manifest)", name);
 }
 
-static int decode_segment(struct mf_reader *r, const uint8_t *comp, size_t clen,
-                          const char *name, struct mf_index_check *check, struct mf_error *err)
+/* Index segment `number` (1-based, also its member index) from its stored
+ * bytes: decrypted in place when the archive is encrypted (spec 15.1), then
+ * decompressed into a new buffer. */
+static int segment_bytes(struct mf_reader *r, size_t number, uint8_t *comp, size_t clen,
+                         uint8_t **raw_r, size_t *rlen_r, struct mf_error *err)
 {
+    const char *name = r->m.members[number].name;
+    if (r->key != NULL) {
+        if (clen < MF_SEAL_TAG_BYTES)
+            return mf_err(err, MF_ECORRUPT, "%s is shorter than its tag", name);
+        if (mf_unseal(r->key, r->m.archive_id, MF_SEAL_INDEX, number, comp, clen, comp, err) < 0)
+            return mf_err_ctx(err, "%s", name);
+        clen -= MF_SEAL_TAG_BYTES;
+    }
+    if (mf_frame_decompress_alloc(r->dctx, comp, clen, MF_INDEX_SEGMENT_MAX, raw_r, rlen_r,
+                                  err) < 0)
+        return mf_err_ctx(err, "%s", name);
+    return 0;
+}
+
+static int decode_segment(struct mf_reader *r, uint8_t *comp, size_t clen, size_t number,
+                          struct mf_index_check *check, struct mf_error *err)
+{
+    const char *name = r->m.members[number].name;
     uint8_t *raw;
     size_t rlen;
     struct mf_record rec;
     int k;
-    if (mf_frame_decompress_alloc(r->dctx, comp, clen, MF_INDEX_SEGMENT_MAX, &raw, &rlen, err) < 0)
-        return mf_err_ctx(err, "%s", name);
+    if (segment_bytes(r, number, comp, clen, &raw, &rlen, err) < 0)
+        return -1;
     mf_idx_dec_feed(r->dec, raw, rlen, name);
     while ((k = mf_idx_dec_next(r->dec, &rec, err)) > 0)
         if (mf_index_check_record(check, &rec, err) < 0) {
@@ -171,222 +206,429 @@ static int check_format(const uint8_t *p, size_t n, struct mf_error *err)
     return 0;
 }
 
-static int validate(struct mf_reader *r, struct mf_error *err)
-{
-    struct mf_tar_reader *t = NULL;
-    char name[MF_MEMBER_NAME_MAX + 64];
-    uint64_t size, done = 0;
-    uint8_t *format = NULL, *manifest = NULL, *sig = NULL;
-    size_t format_len = 0, sig_len = 0, manifest_len = 0;
-    int k, rc = -1;
+/* The head every file of an archive opens with (spec 3, 15.2). */
+struct head {
+    uint8_t *format, *manifest, *sig;
+    size_t format_len, manifest_len, sig_len;
+};
 
-    if (mf_tarr_open(&t, r->in_fd, r->spool_fd, err) < 0)
-        return -1;
-    /* 1. FORMAT */
-    k = mf_tarr_next(t, name, sizeof name, &size, err);
+static void head_clear(struct head *h)
+{
+    mf_free(h->format);
+    mf_free(h->manifest);
+    mf_free(h->sig);
+    memset(h, 0, sizeof *h);
+}
+
+/* Steps 1 and 2 of section 10 on one file: FORMAT, MANIFEST, MANIFEST.minisig. */
+static int read_head(struct mf_tar_reader *t, const struct mf_reader *r, struct head *h,
+                     struct mf_error *err)
+{
+    char name[MF_MEMBER_NAME_MAX + 64];
+    uint64_t size;
+    int k = mf_tarr_next(t, name, sizeof name, &size, err);
     if (k <= 0) {
         if (k == 0)
-            mf_err(err, MF_ECORRUPT, "empty archive");
-        else if (err->cls == MF_ECORRUPT)
+            return mf_err(err, MF_ECORRUPT, "empty archive");
+        if (err->cls == MF_ECORRUPT)
             mf_err(err, MF_ECORRUPT, "not a mailferry archive (%s)", err->msg);
-        goto out;
+        return -1;
     }
-    if (strcmp(name, MF_MEMBER_FORMAT) != 0) {
-        mf_err(err, MF_ECORRUPT, "not a mailferry archive (first member is %s, not FORMAT)", name);
-        goto out;
-    }
-    if (load_member(t, name, size, MF_FORMAT_MAX, &format, err) < 0)
-        goto out;
-    format_len = (size_t)size;
-    if (check_format(format, format_len, err) < 0)
-        goto out;
-    /* 2. MANIFEST and its signature */
+    if (strcmp(name, MF_MEMBER_FORMAT) != 0)
+        return mf_err(err, MF_ECORRUPT, "not a mailferry archive (first member is %s, not FORMAT)",
+                      name);
+    if (load_member(t, name, size, MF_FORMAT_MAX, &h->format, err) < 0)
+        return -1;
+    h->format_len = (size_t)size;
+    if (check_format(h->format, h->format_len, err) < 0)
+        return -1;
     k = mf_tarr_next(t, name, sizeof name, &size, err);
     if (k <= 0 || strcmp(name, MF_MEMBER_MANIFEST) != 0) {
         if (k >= 0)
             mf_err(err, MF_ECORRUPT, "%s: MANIFEST missing after FORMAT",
                    k == 0 ? "archive is truncated" : "damaged archive");
-        goto out;
+        return -1;
     }
-    if (load_member(t, name, size, MF_MANIFEST_MAX, &manifest, err) < 0)
-        goto out;
-    manifest_len = (size_t)size;
-    crypto_generichash(r->manifest_hash, MF_HASH_BYTES, manifest, manifest_len, NULL, 0);
+    if (load_member(t, name, size, MF_MANIFEST_MAX, &h->manifest, err) < 0)
+        return -1;
+    h->manifest_len = (size_t)size;
     k = mf_tarr_next(t, name, sizeof name, &size, err);
     if (k < 0)
-        goto out;
-    if (k > 0 && strcmp(name, MF_MEMBER_MANIFEST) == 0) {
-        mf_err(err, MF_ECORRUPT, "member MANIFEST appears twice (duplicate member)");
-        goto out;
-    }
+        return -1;
+    if (k > 0 && strcmp(name, MF_MEMBER_MANIFEST) == 0)
+        return mf_err(err, MF_ECORRUPT, "member MANIFEST appears twice (duplicate member)");
     if (k == 0 || strcmp(name, MF_MEMBER_SIG) != 0) {
-        if (r->o.nkeys > 0 || !r->o.allow_unsigned) {
-            mf_err(err, MF_ESIG, "archive is not signed (no MANIFEST.minisig after MANIFEST)");
-            goto out;
-        }
-        mf_err(err, MF_ECORRUPT, "MANIFEST.minisig missing");
-        goto out;
+        if (r->o.nkeys > 0 || !r->o.allow_unsigned)
+            return mf_err(err, MF_ESIG, "archive is not signed (no MANIFEST.minisig after "
+                                        "MANIFEST)");
+        return mf_err(err, MF_ECORRUPT, "MANIFEST.minisig missing");
     }
-    if (load_member(t, name, size, MF_SIG_MAX, &sig, err) < 0)
-        goto out;
-    sig_len = (size_t)size;
-    /* 3. signature */
+    if (load_member(t, name, size, MF_SIG_MAX, &h->sig, err) < 0)
+        return -1;
+    h->sig_len = (size_t)size;
+    return 0;
+}
+
+/* Steps 3 and 4 on the first file: signature, manifest syntax, FORMAT
+ * against the manifest. */
+static int check_head(struct mf_reader *r, const struct head *h, struct mf_error *err)
+{
+    uint8_t dg[MF_DIGEST_BYTES];
+    crypto_generichash(r->manifest_hash, MF_HASH_BYTES, h->manifest, h->manifest_len, NULL, 0);
     if (r->o.nkeys > 0) {
         size_t which;
-        if (mf_verify(r->o.keys, r->o.nkeys, manifest, manifest_len, sig, sig_len, r->trusted,
-                      &which, err) < 0)
-            goto out;
+        if (mf_verify(r->o.keys, r->o.nkeys, h->manifest, h->manifest_len, h->sig, h->sig_len,
+                      r->trusted, &which, err) < 0)
+            return -1;
         mf_keyid_str(r->signer, r->o.keys[which].keyid);
         r->signed_ok = 1;
     } else if (!r->o.allow_unsigned) {
-        mf_err(err, MF_EUSAGE, "no trusted public key given");
-        goto out;
+        return mf_err(err, MF_EUSAGE, "no trusted public key given");
     }
-    /* 4. manifest syntax, then FORMAT against it */
-    if (mf_manifest_parse(manifest, manifest_len, &r->m, err) < 0)
-        goto out;
+    if (mf_manifest_parse(h->manifest, h->manifest_len, &r->m, err) < 0)
+        return -1;
     if (r->signed_ok) {
         char tc[MF_TRUSTED_COMMENT_MAX + 1];
         mf_manifest_trusted_comment(&r->m, tc, sizeof tc);
-        if (strcmp(tc, r->trusted) != 0) {
-            mf_err(err, MF_ESIG, "trusted comment does not describe this manifest");
-            goto out;
-        }
+        if (strcmp(tc, r->trusted) != 0)
+            return mf_err(err, MF_ESIG, "trusted comment does not describe this manifest");
     }
-    {
-        uint8_t dg[MF_DIGEST_BYTES];
-        crypto_generichash(dg, sizeof dg, format, format_len, NULL, 0);
-        if (format_len != r->m.members[0].size ||
-            sodium_memcmp(dg, r->m.members[0].digest, MF_DIGEST_BYTES) != 0) {
-            mf_err(err, MF_ECORRUPT, "member FORMAT does not match its digest (damaged or altered)");
-            goto out;
-        }
+    crypto_generichash(dg, sizeof dg, h->format, h->format_len, NULL, 0);
+    if (h->format_len != r->m.members[0].size ||
+        sodium_memcmp(dg, r->m.members[0].digest, MF_DIGEST_BYTES) != 0)
+        return mf_err(err, MF_ECORRUPT, "member FORMAT does not match its digest (damaged or "
+                                        "altered)");
+    return 0;
+}
+
+/* The file key of an encrypted archive from the first of the caller's
+ * secret keys that is a recipient; without one, either the container alone
+ * is checked (when the caller allows it) or the archive is refused. */
+static int open_file_key(struct mf_reader *r, struct mf_error *err)
+{
+    char want[MF_RECIPIENTS_MAX * 18 + 1], have[256];
+    size_t wl = 0, hl = 0;
+    for (size_t i = 0; i < r->o.ndkeys; i++)
+        for (size_t j = 0; j < r->m.nrecipients; j++)
+            if (memcmp(r->o.dkeys[i]->keyid, r->m.recipients[j].keyid, MF_KEYID_BYTES) == 0)
+                return mf_filekey_unwrap(r->m.recipients[j].wrapped, r->o.dkeys[i], &r->key,
+                                         err);
+    want[0] = have[0] = '\0';
+    for (size_t j = 0; j < r->m.nrecipients && wl + 18 < sizeof want; j++) {
+        mf_keyid_str(want + wl, r->m.recipients[j].keyid);
+        wl += 16;
+        if (j + 1 < r->m.nrecipients)
+            want[wl++] = ',', want[wl++] = ' ', want[wl] = '\0';
     }
-    r->pos = mf_calloc(r->m.nmembers, sizeof *r->pos);
-    if (r->pos == NULL || mf_index_check_new(&r->check, &r->m, err) < 0 ||
-        mf_idx_dec_new(&r->dec, err) < 0) {
-        if (r->pos == NULL)
-            mf_err_nomem(err);
-        goto out;
+    for (size_t i = 0; i < r->o.ndkeys && hl + 19 < sizeof have; i++) {
+        if (i > 0)
+            have[hl++] = ',', have[hl++] = ' ';
+        mf_keyid_str(have + hl, r->o.dkeys[i]->keyid);
+        hl += 16;
     }
-    /* 5. every member in order */
-    for (size_t i = 1; i < r->m.nmembers; i++) {
-        const struct mf_member_info *mi = &r->m.members[i];
-        int64_t off;
-        if (i > r->m.nindex && r->o.index_only) {
-            /* the state is all the caller wants; an index file (spec 14.7)
-             * ends here */
-            r->index_only = 1;
+    if (r->o.ndkeys == 0)
+        snprintf(r->why, sizeof r->why, "the archive is encrypted (to key %s) and no secret key "
+                                        "was given", want);
+    else
+        snprintf(r->why, sizeof r->why, "the archive is encrypted to key %s, not to key %s", want,
+                 have);
+    if (!r->o.container_ok)
+        return mf_err(err, MF_ESIG, "%s%s", r->why,
+                      r->o.ndkeys == 0 ? " (give a recipient's secret key with -k)" : "");
+    r->container_only = 1;
+    return 0;
+}
+
+static int open_input(struct mf_reader *r, struct input *in, const char *path,
+                      struct mf_error *err)
+{
+    struct stat st;
+    in->path = path;
+    in->spool_fd = -1;
+    if (strcmp(path, "-") == 0) {
+        in->fd = STDIN_FILENO;
+    } else {
+        in->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (in->fd < 0)
+            return mf_err_sys(err, MF_EIO, errno, "%s", path);
+        in->own = 1;
+    }
+    if (fstat(in->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        in->spool_fd = mf_spool_open(r->o.tmpdir, err);
+        if (in->spool_fd < 0)
+            return -1;
+    }
+    in->src = in->spool_fd >= 0 ? in->spool_fd : in->fd;
+    return 0;
+}
+
+/* Where the volume in file k of the inputs starts: checks that the file
+ * opens with the same head as the first, and that its first member opens a
+ * volume. Returns that volume (1-based) and leaves its first member's header
+ * read (name, size); 0 for a file with no member after the head. */
+static int locate_volume(struct mf_reader *r, struct mf_tar_reader *t, size_t k,
+                         struct head *first, size_t *vol_r, char *name, size_t namecap,
+                         uint64_t *size_r, struct mf_error *err)
+{
+    struct head h = {0};
+    size_t j;
+    int n;
+    *vol_r = 0;
+    if (k == 0) {
+        if (read_head(t, r, first, err) < 0 || check_head(r, first, err) < 0)
+            return -1;
+    } else if (read_head(t, r, &h, err) < 0) {
+        head_clear(&h);
+        return -1;
+    }
+    if (k > 0 && (h.manifest_len != first->manifest_len ||
+                  memcmp(h.manifest, first->manifest, h.manifest_len) != 0 ||
+                  h.format_len != first->format_len ||
+                  memcmp(h.format, first->format, h.format_len) != 0)) {
+        struct mf_manifest other;
+        struct mf_error e2;
+        const char *what = "another archive";
+        memset(&other, 0, sizeof other);
+        if (mf_manifest_parse(h.manifest, h.manifest_len, &other, &e2) == 0 &&
+            memcmp(other.archive_id, r->m.archive_id, MF_ARCHIVE_ID_BYTES) == 0)
+            what = "this archive with another manifest (altered)";
+        mf_manifest_clear(&other);
+        head_clear(&h);
+        return mf_err(err, MF_ECORRUPT, "%s belongs to %s, not to %s", r->in[k].path, what,
+                      r->in[0].path);
+    }
+    if (k > 0 && (h.sig_len != first->sig_len || memcmp(h.sig, first->sig, h.sig_len) != 0)) {
+        head_clear(&h);
+        return mf_err(err, MF_ESIG, "%s: MANIFEST.minisig differs from that of %s",
+                      r->in[k].path, r->in[0].path);
+    }
+    head_clear(&h);
+    n = mf_tarr_next(t, name, namecap, size_r, err);
+    if (n <= 0)
+        return n;
+    for (j = 1; j < r->m.nmembers; j++)
+        if (strcmp(r->m.members[j].name, name) == 0)
             break;
+    if (j == r->m.nmembers)
+        return mf_err(err, MF_ECORRUPT, "%s: unexpected member %s (not in the manifest)",
+                      r->in[k].path, name);
+    if (r->m.nvolumes == 0) {
+        *vol_r = 1;
+        if (j != 1)
+            return wrong_member(&r->m, 1, name, err);
+        return 1;
+    }
+    *vol_r = mf_manifest_volume_of(&r->m, j);
+    if (r->m.volumes[*vol_r - 1].first != j)
+        return mf_err(err, MF_ECORRUPT, "%s: member %s out of order: volume %zu starts with %s",
+                      r->in[k].path, name, *vol_r, r->m.members[r->m.volumes[*vol_r - 1].first].name);
+    return 1;
+}
+
+/* Step 5 for one member whose header was read: size, digest, and for an
+ * index segment (when the index is read) its records. */
+static int check_member(struct mf_reader *r, struct mf_tar_reader *t, size_t i, size_t k,
+                        const char *name, uint64_t size, uint64_t *done, struct mf_error *err)
+{
+    const struct mf_member_info *mi = &r->m.members[i];
+    int64_t off;
+    if (strcmp(name, mi->name) != 0)
+        return wrong_member(&r->m, i, name, err);
+    if (size != mi->size)
+        return mf_err(err, MF_ECORRUPT, "member %s is %llu bytes, the manifest says %llu", name,
+                      (unsigned long long)size, (unsigned long long)mi->size);
+    if (i <= r->m.nindex && !r->container_only) {
+        uint8_t *data;
+        uint8_t dg[MF_DIGEST_BYTES];
+        int rc;
+        if (load_member(t, name, size, INDEX_MEMBER_MAX, &data, err) < 0)
+            return -1;
+        *done += size;
+        crypto_generichash(dg, sizeof dg, data, (size_t)size, NULL, 0);
+        if (sodium_memcmp(dg, mi->digest, MF_DIGEST_BYTES) != 0) {
+            mf_free(data);
+            return mf_err(err, MF_ECORRUPT, "member %s does not match its digest (damaged or "
+                                            "altered)", name);
         }
-        k = mf_tarr_next(t, name, sizeof name, &size, err);
-        if (k < 0)
+        rc = decode_segment(r, data, (size_t)size, i, r->check, err);
+        mf_free(data);
+        if (rc < 0 || (i == r->m.nindex && mf_index_check_done(r->check, err) < 0))
+            return -1;
+    } else if (hash_member_stream(t, mi, r, done, err) < 0) {
+        return -1;
+    }
+    off = mf_tarr_data_offset(t);
+    if (off < 0 && size > 0)
+        return mf_err(err, MF_ECORRUPT, "member %s: unsupported tar layout (data not contiguous)",
+                      name);
+    r->pos[i].off = (uint64_t)(off < 0 ? 0 : off);
+    r->pos[i].in = k;
+    return 0;
+}
+
+/* Step 6: nothing after the last member of a file but the end-of-archive
+ * marker. */
+static int check_end(struct mf_reader *r, struct mf_tar_reader *t, size_t last,
+                     struct mf_error *err)
+{
+    char name[MF_MEMBER_NAME_MAX + 64];
+    uint64_t size;
+    int k = mf_tarr_next(t, name, sizeof name, &size, err);
+    if (k < 0)
+        return -1;
+    if (k > 0) {
+        wrong_member(&r->m, last + 1 < r->m.nmembers ? last + 1 : r->m.nmembers, name, err);
+        if (last + 1 >= r->m.nmembers || strstr(err->msg, "out of order") != NULL)
+            mf_err(err, MF_ECORRUPT, "unexpected member %s after the last one", name);
+        return -1;
+    }
+    return mf_tarr_finish(t, err);
+}
+
+/* Section 10 over the files given: each is the archive or one of its
+ * volumes, in order. */
+static int validate(struct mf_reader *r, struct mf_error *err)
+{
+    struct mf_tar_reader *t = NULL;
+    struct head first = {0};
+    char name[MF_MEMBER_NAME_MAX + 64];
+    uint64_t size, done = 0;
+    size_t nvol = 1, want = 0;
+    int rc = -1;
+
+    for (size_t k = 0; k < r->nin; k++) {
+        size_t vol, lo, hi;
+        int n;
+        if (mf_tarr_open(&t, r->in[k].fd, r->in[k].spool_fd, err) < 0)
+            goto out;
+        n = locate_volume(r, t, k, &first, &vol, name, sizeof name, &size, err);
+        if (n < 0)
             goto out;
         if (k == 0) {
-            mf_err(err, MF_ECORRUPT, "archive is truncated: member %s is missing", mi->name);
-            goto out;
-        }
-        if (strcmp(name, mi->name) != 0) {
-            wrong_member(&r->m, i, name, err);
-            goto out;
-        }
-        if (size != mi->size) {
-            mf_err(err, MF_ECORRUPT, "member %s is %llu bytes, the manifest says %llu", name,
-                   (unsigned long long)size, (unsigned long long)mi->size);
-            goto out;
-        }
-        if (i <= r->m.nindex) {
-            uint8_t *data;
-            uint8_t dg[MF_DIGEST_BYTES];
-            if (load_member(t, name, size, INDEX_MEMBER_MAX, &data, err) < 0)
-                goto out;
-            done += size;
-            crypto_generichash(dg, sizeof dg, data, (size_t)size, NULL, 0);
-            if (sodium_memcmp(dg, mi->digest, MF_DIGEST_BYTES) != 0) {
-                mf_free(data);
-                mf_err(err, MF_ECORRUPT, "member %s does not match its digest (damaged or altered)",
-                       name);
+            nvol = r->m.nvolumes > 0 ? r->m.nvolumes : 1;
+            if (r->pos == NULL && ((r->pos = mf_calloc(r->m.nmembers, sizeof *r->pos)) == NULL ||
+                                   mf_index_check_new(&r->check, &r->m, err) < 0 ||
+                                   mf_idx_dec_new(&r->dec, err) < 0)) {
+                if (r->pos == NULL)
+                    mf_err_nomem(err);
                 goto out;
             }
-            k = decode_segment(r, data, (size_t)size, name, r->check, err);
-            mf_free(data);
-            if (k < 0)
+            if (r->m.encrypted && open_file_key(r, err) < 0)
                 goto out;
-            if (i == r->m.nindex && mf_index_check_done(r->check, err) < 0)
+            r->vol_first = n > 0 ? vol : 1;
+            want = r->vol_first;
+            if (want != 1 && !r->o.container_ok) {
+                mf_err(err, MF_ECORRUPT, "volume 1 of %zu is missing (%s is volume %zu)", nvol,
+                       r->in[0].path, want);
                 goto out;
-        } else if (hash_member_stream(t, mi, r, &done, err) < 0) {
+            }
+            if (want != 1 && !r->container_only) {
+                r->container_only = 1;
+                snprintf(r->why, sizeof r->why, "only volume %zu of %zu was given", want, nvol);
+            }
+        }
+        if (n == 0) {
+            mf_err(err, MF_ECORRUPT, "%s is truncated: member %s is missing", r->in[k].path,
+                   r->m.members[nvol > 1 ? r->m.volumes[want - 1].first : 1].name);
             goto out;
         }
-        off = mf_tarr_data_offset(t);
-        if (off < 0 && size > 0) {
-            mf_err(err, MF_ECORRUPT, "member %s: unsupported tar layout (data not contiguous)",
-                   name);
+        if (vol != want) {
+            if (vol > want)
+                mf_err(err, MF_ECORRUPT, "volume %zu of %zu is missing (%s is volume %zu)", want,
+                       nvol, r->in[k].path, vol);
+            else
+                mf_err(err, MF_ECORRUPT, "%s is volume %zu of %zu again or out of order "
+                                         "(volume %zu was expected)",
+                       r->in[k].path, vol, nvol, want);
             goto out;
         }
-        r->pos[i].off = (uint64_t)(off < 0 ? 0 : off);
+        lo = nvol > 1 ? r->m.volumes[vol - 1].first : 1;
+        hi = nvol > 1 ? lo + r->m.volumes[vol - 1].count : r->m.nmembers;
+        for (size_t i = lo; i < hi; i++) {
+            if (i > r->m.nindex && r->o.index_only && !r->container_only) {
+                /* the state is all the caller wants; an index file (spec
+                 * 14.7) ends here */
+                r->index_only = 1;
+                break;
+            }
+            if (i > lo) {
+                n = mf_tarr_next(t, name, sizeof name, &size, err);
+                if (n < 0)
+                    goto out;
+                if (n == 0) {
+                    mf_err(err, MF_ECORRUPT, "archive is truncated: member %s is missing",
+                           r->m.members[i].name);
+                    goto out;
+                }
+            }
+            if (check_member(r, t, i, k, name, size, &done, err) < 0) {
+                if (nvol > 1)
+                    mf_err_ctx(err, "%s", r->in[k].path);
+                goto out;
+            }
+        }
+        if (!r->index_only && check_end(r, t, hi - 1, err) < 0)
+            goto out;
+        if (r->o.index_only && !r->container_only && hi > r->m.nindex)
+            r->index_only = 1;
+        r->archive_bytes += mf_tarr_bytes(t);
+        mf_tarr_free(&t);
+        r->vol_last = vol;
+        want = vol + 1;
+        if (r->index_only)
+            break;   /* the volumes after the index are not needed */
+        if (k + 1 == r->nin && want <= nvol) {
+            if (!r->o.container_ok) {
+                mf_err(err, MF_ECORRUPT, "volume %zu of %zu is missing (after %s)", want, nvol,
+                       r->in[k].path);
+                goto out;
+            }
+            if (!r->container_only) {
+                r->container_only = 1;
+                snprintf(r->why, sizeof r->why, "only volumes %zu to %zu of %zu were given",
+                         r->vol_first, r->vol_last, nvol);
+            }
+        }
     }
-    if (r->index_only)
-        goto done;
-    /* 6. nothing after the last member but the end-of-archive marker */
-    k = mf_tarr_next(t, name, sizeof name, &size, err);
-    if (k < 0)
-        goto out;
-    if (k > 0) {
-        wrong_member(&r->m, r->m.nmembers, name, err);
-        if (strstr(err->msg, "out of order") != NULL)
-            mf_err(err, MF_ECORRUPT, "unexpected member %s after the last one", name);
-        goto out;
+    if (!r->container_only) {
+        r->header = *mf_index_check_header(r->check);
+        r->frames = (struct mf_frame_loc *)mf_index_check_frames(r->check, &r->nframes);
     }
-    if (mf_tarr_finish(t, err) < 0)
-        goto out;
-done:
-    r->archive_bytes = mf_tarr_bytes(t);
-    r->header = *mf_index_check_header(r->check);
-    r->frames = (struct mf_frame_loc *)mf_index_check_frames(r->check, &r->nframes);
     rc = 0;
 out:
     mf_tarr_free(&t);
-    mf_free(format);
-    mf_free(manifest);
-    mf_free(sig);
+    head_clear(&first);
     return rc;
 }
 
-int mf_reader_open(struct mf_reader **r_r, const char *path, const struct mf_reader_opts *o,
-                   struct mf_error *err)
+int mf_reader_open_volumes(struct mf_reader **r_r, const char *const *paths, size_t npaths,
+                           const struct mf_reader_opts *o, struct mf_error *err)
 {
-    struct mf_reader *r = mf_calloc(1, sizeof *r);
-    struct stat st;
+    struct mf_reader *r;
     *r_r = NULL;
-    if (r == NULL)
+    if (npaths == 0 || npaths > MF_VOLUMES_MAX)
+        return mf_err(err, MF_EUSAGE, "%zu files given for one archive", npaths);
+    if ((r = mf_calloc(1, sizeof *r)) == NULL)
         return mf_err_nomem(err);
     r->o = *o;
     if (r->o.tmpdir == NULL)
         r->o.tmpdir = mf_tmpdir();
-    r->spool_fd = -1;
-    r->in_fd = -1;
-    if (strcmp(path, "-") == 0) {
-        r->in_fd = STDIN_FILENO;
-    } else {
-        r->in_fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (r->in_fd < 0) {
-            int e = errno;
-            mf_free(r);
-            return mf_err_sys(err, MF_EIO, e, "%s", path);
-        }
-        r->own_in = 1;
+    r->in = mf_calloc(npaths, sizeof *r->in);
+    if (r->in == NULL) {
+        mf_free(r);
+        return mf_err_nomem(err);
     }
-    if (fstat(r->in_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        r->spool_fd = mf_spool_open(r->o.tmpdir, err);
-        if (r->spool_fd < 0) {
+    for (size_t k = 0; k < npaths; k++)
+        r->in[k].fd = r->in[k].spool_fd = -1;
+    r->nin = npaths;
+    for (size_t k = 0; k < npaths; k++)
+        if (open_input(r, &r->in[k], paths[k], err) < 0) {
             mf_reader_free(&r);
             return -1;
         }
-    }
-    r->src = r->spool_fd >= 0 ? r->spool_fd : r->in_fd;
-    r->dctx = mf_frame_dctx_new(24);
+    r->dctx = mf_frame_dctx_new(MF_SEGMENT_WINDOWLOG_MAX);
     r->cache = mf_frame_cache_new(FRAME_CACHE_BUDGET);
-    r->cbuf = mf_malloc(MF_FRAME_CSIZE_MAX);
+    r->cbuf = mf_malloc(MF_FRAME_CSIZE_MAX + MF_SEAL_TAG_BYTES);
     if (r->dctx == NULL || r->cache == NULL || r->cbuf == NULL) {
         mf_reader_free(&r);
         return mf_err_nomem(err);
@@ -397,6 +639,26 @@ int mf_reader_open(struct mf_reader **r_r, const char *path, const struct mf_rea
     }
     *r_r = r;
     return 0;
+}
+
+int mf_reader_open(struct mf_reader **r_r, const char *path, const struct mf_reader_opts *o,
+                   struct mf_error *err)
+{
+    return mf_reader_open_volumes(r_r, &path, 1, o, err);
+}
+
+int mf_reader_container_only(const struct mf_reader *r, const char **why)
+{
+    if (why != NULL)
+        *why = r->container_only ? r->why : NULL;
+    return r->container_only;
+}
+
+void mf_reader_volumes(const struct mf_reader *r, size_t *first, size_t *last, size_t *total)
+{
+    *first = r->vol_first;
+    *last = r->vol_last;
+    *total = r->m.nvolumes > 0 ? r->m.nvolumes : 1;
 }
 
 const struct mf_manifest *mf_reader_manifest(const struct mf_reader *r)
@@ -447,7 +709,8 @@ uint64_t mf_reader_archive_bytes(const struct mf_reader *r)
 
 int mf_reader_rewind(struct mf_reader *r, struct mf_error *err)
 {
-    (void)err;
+    if (r->container_only)
+        return mf_err(err, MF_EUSAGE, "the index cannot be read: %s", r->why);
     r->seg = 0;
     r->ended = 0;
     mf_free(r->segbuf);
@@ -466,7 +729,8 @@ static int load_segment(struct mf_reader *r, struct mf_error *err)
     comp = mf_malloc((size_t)mi->size + 1);
     if (comp == NULL)
         return mf_err_nomem(err);
-    if (mf_pread_all(r->src, comp, (size_t)mi->size, r->pos[1 + r->seg].off, mi->name, err) < 0) {
+    if (mf_pread_all(r->in[r->pos[1 + r->seg].in].src, comp, (size_t)mi->size,
+                     r->pos[1 + r->seg].off, mi->name, err) < 0) {
         mf_free(comp);
         return -1;
     }
@@ -477,8 +741,7 @@ static int load_segment(struct mf_reader *r, struct mf_error *err)
     }
     mf_free(r->segbuf);
     r->segbuf = NULL;
-    if (mf_frame_decompress_alloc(r->dctx, comp, (size_t)mi->size, MF_INDEX_SEGMENT_MAX,
-                                  &r->segbuf, &rlen, err) < 0) {
+    if (segment_bytes(r, 1 + r->seg, comp, (size_t)mi->size, &r->segbuf, &rlen, err) < 0) {
         mf_free(comp);
         return -1;
     }
@@ -491,6 +754,8 @@ static int load_segment(struct mf_reader *r, struct mf_error *err)
 
 int mf_reader_next(struct mf_reader *r, struct mf_record *rec, struct mf_error *err)
 {
+    if (r->container_only)
+        return mf_err(err, MF_EUSAGE, "the index cannot be read: %s", r->why);
     for (;;) {
         int k;
         if (r->ended)
@@ -517,6 +782,7 @@ static const uint8_t *get_frame(struct mf_reader *r, uint32_t id, struct mf_erro
     const struct mf_member_info *mi;
     uint8_t h[MF_HASH_BYTES];
     uint8_t *raw;
+    size_t stored;
     const uint8_t *c = mf_frame_cache_get(r->cache, id);
     if (c != NULL)
         return c;
@@ -526,9 +792,16 @@ static const uint8_t *get_frame(struct mf_reader *r, uint32_t id, struct mf_erro
     }
     f = &r->frames[id];
     mi = &r->m.members[r->m.nindex + f->pack];
-    if (mf_pread_all(r->src, r->cbuf, f->csize, r->pos[r->m.nindex + f->pack].off + f->offset,
-                     mi->name, err) < 0)
+    stored = f->csize + (r->key != NULL ? MF_SEAL_TAG_BYTES : 0);
+    if (mf_pread_all(r->in[r->pos[r->m.nindex + f->pack].in].src, r->cbuf, stored,
+                     r->pos[r->m.nindex + f->pack].off + f->offset, mi->name, err) < 0)
         return NULL;
+    /* authenticate and decrypt (spec 15.1), then the frame hash */
+    if (r->key != NULL &&
+        mf_unseal(r->key, r->m.archive_id, MF_SEAL_FRAME, id, r->cbuf, stored, r->cbuf, err) < 0) {
+        mf_err_ctx(err, "frame %u of %s", id, mi->name);
+        return NULL;
+    }
     mf_hash(MF_HK_FRAME, h, r->cbuf, f->csize);
     if (sodium_memcmp(h, f->hash, MF_HASH_BYTES) != 0) {
         mf_err(err, MF_ECORRUPT, "frame %u of %s does not match its hash", id, mi->name);
@@ -584,38 +857,148 @@ static const uint8_t *ref_bytes(struct mf_reader *r, const struct mf_blobref *re
     return f + ref->offset;
 }
 
+/* One reference's bytes, checked against its blob id, added to the message
+ * hash and handed to the sink. */
+static int emit_one(const struct mf_blobref *ref, const uint8_t *b, struct mf_hasher *h,
+                    mf_sink_fn sink, void *ctx, struct mf_error *err)
+{
+    uint8_t id[MF_HASH_BYTES];
+    if (h != NULL || (ref->flags & MF_REF_HAS_ID)) {
+        mf_hash(MF_HK_BLOB, id, b, (size_t)ref->len);
+        if ((ref->flags & MF_REF_HAS_ID) && sodium_memcmp(id, ref->id, MF_HASH_BYTES) != 0) {
+            if (ref->loc == MF_LOC_CHAIN)
+                return mf_err(err, MF_ECHAIN, "content of the base chain (uid %u, offset %llu) "
+                                              "differs from what the delta expects",
+                              ref->chain_uid, (unsigned long long)ref->chain_offset);
+            return mf_err(err, MF_ECORRUPT, "blob in frame %u does not match its id", ref->frame);
+        }
+        if (h != NULL)
+            mf_message_hash_add(h, id, ref->len);
+    }
+    if (sink != NULL && sink(ctx, b, (size_t)ref->len, err) < 0)
+        return -1;
+    return 0;
+}
+
+struct ref_place {
+    uint32_t frame;   /* UINT32_MAX for a chain reference */
+    uint32_t i;       /* index in the window */
+    uint64_t at;      /* offset in the window buffer */
+};
+
+static int cmp_place(const void *a, const void *b)
+{
+    const struct ref_place *x = a, *y = b;
+    if (x->frame != y->frame)
+        return x->frame < y->frame ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Would reading refs[0..n) in order make the frame cache thrash? True when the
+ * distinct frames they touch do not fit in it together. `pl` is scratch of n. */
+static int would_thrash(const struct mf_reader *r, const struct mf_blobref *refs, uint32_t n,
+                        struct ref_place *pl)
+{
+    uint64_t bytes = 0;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (refs[i].loc == MF_LOC_FRAME && refs[i].frame < r->nframes)
+            pl[k++].frame = refs[i].frame;
+    if (k <= 1)
+        return 0;
+    qsort(pl, k, sizeof *pl, cmp_place);
+    for (uint32_t i = 0; i < k; i++)
+        if (i == 0 || pl[i].frame != pl[i - 1].frame)
+            bytes += r->frames[pl[i].frame].rsize;
+    return bytes > FRAME_CACHE_BUDGET;
+}
+
+/* refs[0..n) (at most EMIT_WINDOW bytes) assembled in a buffer frame by
+ * frame, so each frame is decoded once however the references interleave,
+ * then emitted in order. */
+static int emit_assembled(struct mf_reader *r, const struct mf_blobref *refs, uint32_t n,
+                          uint64_t bytes, struct ref_place *pl, struct mf_hasher *h,
+                          mf_sink_fn sink, void *ctx, struct mf_error *err)
+{
+    uint8_t *buf = mf_malloc(bytes > 0 ? (size_t)bytes : 1);
+    uint64_t at = 0;
+    int rc = 0;
+    if (buf == NULL)
+        return mf_err_nomem(err);
+    for (uint32_t i = 0; i < n; i++) {
+        pl[i].frame = refs[i].loc == MF_LOC_FRAME ? refs[i].frame : UINT32_MAX;
+        pl[i].i = i;
+        pl[i].at = at;
+        at += refs[i].len;
+    }
+    qsort(pl, n, sizeof *pl, cmp_place);
+    for (uint32_t k = 0; k < n && rc == 0; k++) {
+        const uint8_t *b = ref_bytes(r, &refs[pl[k].i], err);
+        if (b == NULL)
+            rc = -1;
+        else
+            memcpy(buf + pl[k].at, b, (size_t)refs[pl[k].i].len);
+    }
+    at = 0;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        rc = emit_one(&refs[i], buf + at, h, sink, ctx, err);
+        at += refs[i].len;
+    }
+    mf_free(buf);
+    return rc;
+}
+
 int mf_reader_emit(struct mf_reader *r, const struct mf_blobref *refs, uint32_t nrefs,
                    uint64_t size, const uint8_t *hash, mf_sink_fn sink, void *ctx,
                    struct mf_error *err)
 {
     struct mf_hasher h;
+    struct ref_place *pl = NULL;
     uint64_t total = 0;
     uint8_t got[MF_HASH_BYTES];
+    uint32_t i = 0;
+    if (r->container_only)
+        return mf_err(err, MF_EUSAGE, "message data cannot be read: %s", r->why);
     if (hash != NULL)
         mf_hash_init(&h, MF_HK_MESSAGE);
-    for (uint32_t i = 0; i < nrefs; i++) {
-        const uint8_t *b = ref_bytes(r, &refs[i], err);
-        uint8_t id[MF_HASH_BYTES];
-        if (b == NULL)
-            return -1;
-        if (hash != NULL || (refs[i].flags & MF_REF_HAS_ID)) {
-            mf_hash(MF_HK_BLOB, id, b, (size_t)refs[i].len);
-            if ((refs[i].flags & MF_REF_HAS_ID) &&
-                sodium_memcmp(id, refs[i].id, MF_HASH_BYTES) != 0) {
-                if (refs[i].loc == MF_LOC_CHAIN)
-                    return mf_err(err, MF_ECHAIN, "content of the base chain (uid %u, offset "
-                                                  "%llu) differs from what the delta expects",
-                                  refs[i].chain_uid, (unsigned long long)refs[i].chain_offset);
-                return mf_err(err, MF_ECORRUPT, "blob in frame %u does not match its id",
-                              refs[i].frame);
-            }
-            if (hash != NULL)
-                mf_message_hash_add(&h, id, refs[i].len);
+    /* windows of at most EMIT_WINDOW bytes; one whose frames do not fit in the
+     * cache together is assembled frame by frame (spec 11: bounded work per
+     * reference however an archive interleaves them) */
+    while (i < nrefs) {
+        uint32_t n = 0;
+        uint64_t bytes = 0;
+        int rc = 0;
+        while (i + n < nrefs && refs[i + n].len <= MF_BLOB_MAX &&
+               (n == 0 || bytes + refs[i + n].len <= EMIT_WINDOW)) {
+            bytes += refs[i + n].len;
+            n++;
         }
-        if (sink != NULL && sink(ctx, b, (size_t)refs[i].len, err) < 0)
+        if (n == 0) {
+            mf_free(pl);
+            return mf_err(err, MF_ECORRUPT, "blob reference of %llu bytes, more than a blob holds",
+                          (unsigned long long)refs[i].len);
+        }
+        if (n > 1 && pl == NULL && (pl = mf_calloc(nrefs, sizeof *pl)) == NULL)
+            return mf_err_nomem(err);
+        if (n > 1 && would_thrash(r, refs + i, n, pl)) {
+            rc = emit_assembled(r, refs + i, n, bytes, pl, hash != NULL ? &h : NULL, sink, ctx,
+                                err);
+        } else {
+            for (uint32_t k = 0; k < n && rc == 0; k++) {
+                const uint8_t *b = ref_bytes(r, &refs[i + k], err);
+                rc = b == NULL ? -1
+                               : emit_one(&refs[i + k], b, hash != NULL ? &h : NULL, sink, ctx,
+                                          err);
+            }
+        }
+        if (rc < 0) {
+            mf_free(pl);
             return -1;
-        total += refs[i].len;
+        }
+        total += bytes;
+        i += n;
     }
+    mf_free(pl);
     if (total != size)
         return mf_err(err, MF_ECORRUPT, "blobs add up to %llu bytes, expected %llu",
                       (unsigned long long)total, (unsigned long long)size);
@@ -681,10 +1064,14 @@ void mf_reader_free(struct mf_reader **rp)
     if (r == NULL)
         return;
     *rp = NULL;
-    if (r->own_in && r->in_fd >= 0)
-        close(r->in_fd);
-    if (r->spool_fd >= 0)
-        close(r->spool_fd);
+    for (size_t k = 0; r->in != NULL && k < r->nin; k++) {
+        if (r->in[k].own && r->in[k].fd >= 0)
+            close(r->in[k].fd);
+        if (r->in[k].spool_fd >= 0)
+            close(r->in[k].spool_fd);
+    }
+    mf_free(r->in);
+    mf_filekey_free(&r->key);
     mf_manifest_clear(&r->m);
     mf_free(r->pos);
     mf_index_check_free(&r->check);

@@ -31,6 +31,15 @@ struct mf_reader_opts {
      * archive's state only, and for index files (spec 14.7), which end there.
      * Message data cannot be read then. */
     int index_only;
+    /* Secret keys for encrypted archives (spec 15.1): the first that is a
+     * recipient opens the file key. */
+    const struct mf_seckey *const *dkeys;
+    size_t ndkeys;
+    /* Accept what can be checked without reading the index: an encrypted
+     * archive without a recipient key, or some of its volumes. The reader
+     * then checks the container (signature, manifest, member digests) and
+     * mf_reader_container_only says so; the index cannot be walked. */
+    int container_ok;
 };
 
 struct mf_reader;
@@ -38,6 +47,16 @@ struct mf_reader;
 /* path "-" reads standard input. */
 int mf_reader_open(struct mf_reader **r_r, const char *path, const struct mf_reader_opts *o,
                    struct mf_error *err) MF_WUR;
+/* The volumes of one archive (spec 15.2), in order: all of them, or (with
+ * index_only) those up to the last index segment, or (with container_ok)
+ * any consecutive run. A missing, swapped or foreign volume is named. */
+int mf_reader_open_volumes(struct mf_reader **r_r, const char *const *paths, size_t npaths,
+                           const struct mf_reader_opts *o, struct mf_error *err) MF_WUR;
+/* 1 when only the container was checked (see container_ok), with the reason. */
+int mf_reader_container_only(const struct mf_reader *r, const char **why);
+/* The volumes that were read (1-based, first .. last) of `total` (1 when the
+ * archive is one file). */
+void mf_reader_volumes(const struct mf_reader *r, size_t *first, size_t *last, size_t *total);
 const struct mf_manifest *mf_reader_manifest(const struct mf_reader *r);
 const struct mf_rec_header *mf_reader_header(const struct mf_reader *r);
 /* Key id (16 hex) of the key that signed, or NULL when not checked. */

@@ -1,5 +1,6 @@
 /* frame.c: bounded zstd compression and decompression of single frames. */
 #include "frame.h"
+#include "limits.h"
 #include "mem.h"
 
 #include <zstd.h>
@@ -56,27 +57,49 @@ int mf_frame_compress(ZSTD_CCtx *c, const void *raw, size_t n, struct mf_buf *ou
     return 0;
 }
 
-static int check_single_frame(const void *src, size_t csize, unsigned long long *content,
-                              struct mf_error *err)
+/* The frame header's promises: one frame, its content size declared, no
+ * dictionary, a window within 2^window_log_max (the one-shot decoder does not
+ * apply the context's window limit, so it is checked here). */
+static int check_single_frame(const void *src, size_t csize, unsigned window_log_max,
+                              unsigned long long *content, struct mf_error *err)
 {
+    const uint8_t *p = src;
+    unsigned long long window;
     size_t fs;
     *content = ZSTD_getFrameContentSize(src, csize);
     if (*content == ZSTD_CONTENTSIZE_ERROR)
         return mf_err(err, MF_ECORRUPT, "not a zstd frame");
     if (*content == ZSTD_CONTENTSIZE_UNKNOWN)
         return mf_err(err, MF_ECORRUPT, "zstd frame does not declare its size");
+    /* RFC 8878 3.1.1.1: after the magic number, the frame header descriptor
+     * (bit 5 single segment, bits 1-0 dictionary id size), then the window
+     * descriptor unless single segment (whose window is the content size) */
+    if (csize < 6)
+        return mf_err(err, MF_ECORRUPT, "zstd frame header is cut short");
+    if ((p[4] & 0x03) != 0)
+        return mf_err(err, MF_ECORRUPT, "zstd frame names a dictionary");
+    if (p[4] & 0x20) {
+        window = 0;   /* the content size, which the callers bound */
+    } else {
+        unsigned exponent = p[5] >> 3, mantissa = p[5] & 7;
+        unsigned long long base = 1ull << (10 + exponent);
+        window = base + base / 8 * mantissa;
+    }
+    if (window > (1ull << window_log_max))
+        return mf_err(err, MF_ECORRUPT, "zstd frame asks for a %llu-byte window, the limit is %llu",
+                      window, 1ull << window_log_max);
     fs = ZSTD_findFrameCompressedSize(src, csize);
     if (ZSTD_isError(fs) || fs != csize)
         return mf_err(err, MF_ECORRUPT, "zstd frame length does not match its declared size");
     return 0;
 }
 
-int mf_frame_decompress(ZSTD_DCtx *d, const void *src, size_t csize, void *dst, size_t rsize,
-                        struct mf_error *err)
+static int decompress(ZSTD_DCtx *d, const void *src, size_t csize, unsigned window_log_max,
+                      void *dst, size_t rsize, struct mf_error *err)
 {
     unsigned long long content;
     size_t r;
-    if (check_single_frame(src, csize, &content, err) < 0)
+    if (check_single_frame(src, csize, window_log_max, &content, err) < 0)
         return -1;
     if (content != rsize)
         return mf_err(err, MF_ECORRUPT, "zstd frame holds %llu bytes, the index says %zu", content,
@@ -90,6 +113,12 @@ int mf_frame_decompress(ZSTD_DCtx *d, const void *src, size_t csize, void *dst, 
     return 0;
 }
 
+int mf_frame_decompress(ZSTD_DCtx *d, const void *src, size_t csize, void *dst, size_t rsize,
+                        struct mf_error *err)
+{
+    return decompress(d, src, csize, MF_FRAME_WINDOWLOG_MAX, dst, rsize, err);
+}
+
 int mf_frame_decompress_alloc(ZSTD_DCtx *d, const void *src, size_t csize, size_t max,
                               uint8_t **out_r, size_t *len_r, struct mf_error *err)
 {
@@ -97,7 +126,7 @@ int mf_frame_decompress_alloc(ZSTD_DCtx *d, const void *src, size_t csize, size_
     uint8_t *out;
     *out_r = NULL;
     *len_r = 0;
-    if (check_single_frame(src, csize, &content, err) < 0)
+    if (check_single_frame(src, csize, MF_SEGMENT_WINDOWLOG_MAX, &content, err) < 0)
         return -1;
     if (content > max)
         return mf_err(err, MF_ECORRUPT, "zstd frame declares %llu bytes, more than the limit %zu",
@@ -105,7 +134,7 @@ int mf_frame_decompress_alloc(ZSTD_DCtx *d, const void *src, size_t csize, size_
     out = mf_malloc((size_t)content + 1);
     if (out == NULL)
         return mf_err_nomem(err);
-    if (mf_frame_decompress(d, src, csize, out, (size_t)content, err) < 0) {
+    if (decompress(d, src, csize, MF_SEGMENT_WINDOWLOG_MAX, out, (size_t)content, err) < 0) {
         mf_free(out);
         return -1;
     }

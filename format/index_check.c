@@ -18,6 +18,7 @@ struct mf_index_check {
     uint64_t records;
     /* running counts */
     uint64_t users, mailboxes, messages, extras, refs;
+    uint64_t message_bytes;
     uint64_t u_mailboxes, u_messages, u_extras;
     uint64_t mb_messages;
     uint32_t mb_nkw, mb_uidnext, last_uid;
@@ -150,6 +151,14 @@ static int check_kw_list(struct mf_index_check *c, const uint32_t *kw, uint32_t 
     return 0;
 }
 
+static int has_ctl(struct mf_str s)
+{
+    for (size_t i = 0; i < s.n; i++)
+        if ((unsigned char)s.p[i] < 0x20 || s.p[i] == 0x7f)
+            return 1;
+    return 0;
+}
+
 static int check_pack(struct mf_index_check *c, const struct mf_rec_pack *p,
                       struct mf_error *err)
 {
@@ -214,13 +223,21 @@ int mf_index_check_record(struct mf_index_check *c, const struct mf_record *rec,
         if (h->packs != c->m->npacks)
             return BAD("header says %llu packs, the manifest lists %zu",
                        (unsigned long long)h->packs, c->m->npacks);
-        /* every frame takes at least one compressed byte of some pack */
+        /* the frame table is allocated from this count before any PACK record
+         * is read, so bound it by what the declared packs can hold: a pack has
+         * at most MF_FRAMES_PER_PACK_MAX frames, each at least MF_FRAME_BYTES_MIN
+         * bytes long (spec 11) */
         {
-            uint64_t total = 0;
-            for (size_t i = 0; i < c->m->npacks; i++)
-                total += c->m->members[1 + c->m->nindex + i].size;
-            if (h->frames > total)
-                return BAD("frame count larger than the packs can hold");
+            uint64_t most = 0;
+            for (size_t i = 0; i < c->m->npacks; i++) {
+                uint64_t n = c->m->members[1 + c->m->nindex + i].size / MF_FRAME_BYTES_MIN;
+                most += n < MF_FRAMES_PER_PACK_MAX ? n : MF_FRAMES_PER_PACK_MAX;
+            }
+            if (most > MF_FRAMES_MAX)
+                most = MF_FRAMES_MAX;
+            if (h->frames > most)
+                return BAD("header says %llu frames, more than the packs can hold (%llu)",
+                           (unsigned long long)h->frames, (unsigned long long)most);
         }
         c->h = *h;
         c->delta = h->kind == MF_KIND_DELTA;
@@ -389,12 +406,17 @@ int mf_index_check_record(struct mf_index_check *c, const struct mf_record *rec,
         for (uint32_t i = 0; i < m->nkeywords; i++)
             if (m->keywords[i] >= c->mb_nkw)
                 return BAD("message %u uses keyword %u of %u", m->uid, m->keywords[i], c->mb_nkw);
+        /* both become dbox metadata lines: a control character would end or forge one */
+        if (has_ctl(m->guid) || has_ctl(m->pop3_uidl))
+            return BAD("message %u: control character in its GUID or POP3 UIDL", m->uid);
         if (m->vsize < m->size)
             return BAD("message %u: virtual size below physical size", m->uid);
         c->last_uid = m->uid;
         c->mb_messages++;
         c->u_messages++;
         c->messages++;
+        if (mf_add_u64(c->message_bytes, m->size, &c->message_bytes) < 0)
+            return BAD("message sizes add up past 2^64");
         return check_refs(c, m->refs, m->nrefs, m->size, c->delta, err);
     }
     case MF_REC_MAILBOX_END:
@@ -429,6 +451,10 @@ int mf_index_check_record(struct mf_index_check *c, const struct mf_record *rec,
         if (c->users != c->h.users || c->mailboxes != c->h.mailboxes ||
             c->messages != c->h.messages || c->extras != c->h.extras || c->refs != c->h.refs)
             return BAD("header counts do not match the records");
+        if (c->message_bytes != c->h.message_bytes)
+            return BAD("header says %llu message bytes, the messages add up to %llu",
+                       (unsigned long long)c->h.message_bytes,
+                       (unsigned long long)c->message_bytes);
         c->ph = P_END;
         return 0;
     }

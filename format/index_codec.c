@@ -621,6 +621,10 @@ static int dec_payload(struct mf_idx_dec *d, uint8_t type, struct mf_cur *c, str
         m->keywords = d->strs2;
         if (c->bad)
             return -1;
+        if (!no_nul(m->stored)) {
+            *why = "mailbox stored name";
+            return -1;
+        }
         if (m->ncomponents == 0 || m->encoding > MF_NAME_UTF8 || m->layout < MF_LAYOUT_MAILDIRPP ||
             m->layout > MF_LAYOUT_COURIER) {
             *why = "mailbox name or layout";

@@ -27,7 +27,10 @@
 #define MF_FRAME_RAW_MAX (4u * 1024 * 1024)
 #define MF_FRAME_CSIZE_MAX (MF_FRAME_RAW_MAX + 65536u)
 #define MF_FRAME_WINDOWLOG_MAX 22
+#define MF_SEGMENT_WINDOWLOG_MAX 24   /* an index segment's frame */
 #define MF_FRAMES_PER_PACK_MAX 1000000u
+#define MF_FRAMES_MAX 4000000u        /* in one archive: a 256 MB frame table */
+#define MF_FRAME_BYTES_MIN 9u         /* the shortest zstd frame: magic, header, one block */
 #define MF_BLOB_MAX (1024u * 1024)
 #define MF_HEADER_FRAME_TARGET (512u * 1024)
 #define MF_BODY_FRAME_TARGET (1024u * 1024)

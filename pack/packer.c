@@ -501,6 +501,19 @@ static int refind(struct mf_packer *pk, int rootfd, struct mf_plan_mailbox *mb,
     return 0;
 }
 
+/* A GUID or UIDL goes into a dbox metadata line at unpack, so the format
+ * refuses control characters in it (spec 9.3); a source that has one (a file
+ * name with a newline, say) sends none instead and the new server makes one. */
+static struct mf_str metadata_safe(struct mf_str s)
+{
+    for (size_t i = 0; i < s.n; i++)
+        if ((unsigned char)s.p[i] < 0x20 || s.p[i] == 0x7f) {
+            s.n = 0;
+            break;
+        }
+    return s;
+}
+
 /* A message record's fields from the plan (content fields are the writer's). */
 static void message_record(const struct mf_plan_msg *m, int64_t received, int64_t saved,
                            struct mf_rec_message *rec)
@@ -512,12 +525,13 @@ static void message_record(const struct mf_plan_msg *m, int64_t received, int64_
     rec->other_flags.n = strlen(m->other);
     rec->nkeywords = m->nkw;
     rec->keywords = m->kw;
-    rec->guid = mf_plan_msg_guid(m);
+    rec->guid = metadata_safe(mf_plan_msg_guid(m));
     rec->received = received;
     rec->saved = m->saved >= 0 ? m->saved : saved;
     if (m->uidl != NULL) {
         rec->pop3_uidl.p = m->uidl;
         rec->pop3_uidl.n = strlen(m->uidl) > MF_UIDL_MAX ? MF_UIDL_MAX : strlen(m->uidl);
+        rec->pop3_uidl = metadata_safe(rec->pop3_uidl);
     }
     rec->pop3_order = m->pop3_order;
     rec->source_dir = m->dir;

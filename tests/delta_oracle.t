@@ -550,8 +550,6 @@ BUG_REFUSE_MKDIR = ("BUG-DELTA-REFUSAL-MKDIR: a refused delta (or chain) still c
 BUG_SUBS = ("BUG-DELTA-SUBS-OVERWRITE: a delta re-subscribes a mailbox the target's user "
             "unsubscribed although the source did not change its subscription (unpack "
             "writes every MAILBOX's subscription instead of the source's changes)")
-BUG_GONE_NOTE = ("BUG-DELTA-USERGONE-SILENT: a USER_GONE user is not reported by unpack "
-                 "(spec 14.6: kept and reported)")
 BUG_CHAIN_RERUN = ("BUG-CHAIN-RERUN: `unpack FULL D1 D2` run again onto the store it made "
                    "fails (exit 7, 'already holds a store from archive D2') instead of "
                    "changing nothing")
@@ -664,9 +662,7 @@ def run_all(key, pub):
                 tap.diag("D1 notes (sdbox): " + "; ".join("%s: %s" % n for n in notes)[:1500])
                 tap.ok(any(gone_user in u_ or gone_user in n for u_, n in notes),
                        "D1 applied: the notes name the user dropped from the source (%s)"
-                       % gone_user, se[-800:],
-                       todo=BUG_GONE_NOTE if not any(gone_user in u_ or gone_user in n
-                                                     for u_, n in notes) else None)
+                       % gone_user, se[-800:])
             compare_all("D1 %s" % t.label, da, t, users1, view1, saved1)
             check_sieve("D1 %s" % t.label, info, t, alice)
             gone_ok = full_view(da, t.login(gone_user))

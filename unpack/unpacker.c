@@ -932,10 +932,16 @@ int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_pro
             }
             break;
         case MF_REC_USER_GONE:
-            if (selected_user(o, rec.u.user_gone.name))
-                note_user(&x, "", "user %.*s is not at the source any more; its store on the "
-                                  "target is kept", (int)rec.u.user_gone.name.n,
-                          rec.u.user_gone.name.p);
+            if (selected_user(o, rec.u.user_gone.name)) {
+                char *name = mf_strndup(rec.u.user_gone.name.p, rec.u.user_gone.name.n);
+                if (name == NULL) {
+                    rc = mf_err_nomem(err);
+                    break;
+                }
+                note_user(&x, name, "not at the source any more; its store on the target "
+                                    "is kept");
+                mf_free(name);
+            }
             break;
         case MF_REC_MAILBOX_END:
             if (!skipping && x.in_mailbox && !o->dry_run)
