@@ -23,6 +23,11 @@ int cli_password(const char *prompt, char *buf, size_t cap, void *ctx);
 int cli_load_pubkeys(char **paths, size_t npaths, struct mf_pubkey **keys_r, size_t *n_r,
                      struct mf_error *err);
 
+/* Loads the secret keys given with -k (to read encrypted archives); none
+ * gives NULL. */
+int cli_load_seckeys(char **paths, size_t n, struct mf_seckey ***keys_r, struct mf_error *err);
+void cli_free_seckeys(struct mf_seckey **keys, size_t n);
+
 /* Parses sizes like 512k, 64M, 4G. */
 int cli_parse_size(const char *s, uint64_t *out);
 

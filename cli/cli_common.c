@@ -151,6 +151,31 @@ int cli_load_pubkeys(char **paths, size_t npaths, struct mf_pubkey **keys_r, siz
     return 0;
 }
 
+int cli_load_seckeys(char **paths, size_t n, struct mf_seckey ***keys_r, struct mf_error *err)
+{
+    struct mf_seckey **keys;
+    *keys_r = NULL;
+    if (n == 0)
+        return 0;
+    if ((keys = mf_calloc(n, sizeof *keys)) == NULL)
+        return mf_err_nomem(err);
+    for (size_t i = 0; i < n; i++)
+        if (mf_seckey_load(paths[i], cli_password, NULL, &keys[i], err) < 0) {
+            mf_err_ctx(err, "secret key %s", paths[i]);
+            cli_free_seckeys(keys, n);
+            return -1;
+        }
+    *keys_r = keys;
+    return 0;
+}
+
+void cli_free_seckeys(struct mf_seckey **keys, size_t n)
+{
+    for (size_t i = 0; keys != NULL && i < n; i++)
+        mf_seckey_free(&keys[i]);
+    mf_free(keys);
+}
+
 int cli_parse_size(const char *s, uint64_t *out)
 {
     char *end;

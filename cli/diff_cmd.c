@@ -18,14 +18,17 @@
 
 static void help(void)
 {
-    printf("Usage: mailferry diff [-p PUB] [--json] [-v] OLD NEW\n\n"
+    printf("Usage: mailferry diff [-p PUB] [-k SEC] [--json] [-v] OLD NEW\n\n"
            "Lists what changed from archive OLD to archive NEW, per user and mailbox:\n"
            "messages added and expunged, flag and keyword changes, mailboxes new, reset,\n"
            "renamed and removed, users added and removed. NEW is a delta of OLD (its\n"
            "changes are listed as recorded), or both are full archives of the same\n"
-           "store (their contents are compared). Index files work as well as archives.\n\n"
+           "store (their contents are compared). Index files work as well as archives;\n"
+           "an archive in volumes is named by its volumes in order, or by the name\n"
+           "they share (x.mfa for x.mfa.001, x.mfa.002, ...).\n\n"
            "  -p, --public FILE|DIR  trusted public key (repeatable; without, signatures\n"
            "                         are not checked)\n"
+           "  -k, --key FILE         secret key for encrypted archives (repeatable)\n"
            "      --json             the changes as JSON on standard output\n"
            "  -v, --verbose          every UID, not only counts\n"
            "  -h, --help             this help\n\n"
@@ -391,13 +394,13 @@ static void diff_mailbox(struct out *o, const struct mf_base_mailbox *a,
     counts(o, added, expunged, flags);
 }
 
-static int diff_states(char *pa, char *pb, const struct mf_reader_opts *ro, struct out *o,
-                       struct mf_error *err)
+static int diff_states(const struct mf_archive_files *pa, const struct mf_archive_files *pb,
+                       const struct mf_reader_opts *ro, struct out *o, struct mf_error *err)
 {
     struct mf_base_chain *ca = NULL, *cb = NULL;
     struct mf_base_user *ua = NULL, *ub = NULL;
     int rc = -1;
-    if (mf_base_open(&ca, &pa, 1, ro, err) < 0 || mf_base_open(&cb, &pb, 1, ro, err) < 0 ||
+    if (mf_base_open(&ca, pa, 1, ro, err) < 0 || mf_base_open(&cb, pb, 1, ro, err) < 0 ||
         mf_base_next_user(ca, &ua, err) < 0 || mf_base_next_user(cb, &ub, err) < 0)
         goto out;
     if (o->json)
@@ -467,48 +470,63 @@ int cmd_diff(int argc, char **argv)
     static const struct option opts[] = {{"public", required_argument, 0, 'p'},
                                           {"json", no_argument, 0, 'j'},
                                           {"verbose", no_argument, 0, 'v'},
+                                          {"key", required_argument, 0, 'k'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
     char **pubs = mf_calloc((size_t)argc + 1, sizeof *pubs);
-    size_t npubs = 0, nkeys = 0;
+    char **secs = mf_calloc((size_t)argc + 1, sizeof *secs);
+    struct mf_seckey **dkeys = NULL;
+    struct mf_archive_files *av = NULL;
+    size_t npubs = 0, nkeys = 0, nsecs = 0, nav = 0;
     struct mf_pubkey *keys = NULL;
     struct mf_reader_opts ro;
     struct mf_reader *ra = NULL, *rb = NULL;
     struct mf_error err;
     struct out o;
     int c, rc;
-    if (pubs == NULL)
+    if (pubs == NULL || secs == NULL) {
+        mf_free(pubs);
+        mf_free(secs);
         return 3;
+    }
     memset(&o, 0, sizeof o);
     mf_err_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:vh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:k:vh", opts, NULL)) != -1) {
         switch (c) {
         case 'p': pubs[npubs++] = optarg; break;
+        case 'k': secs[nsecs++] = optarg; break;
         case 'j': o.json = 1; break;
         case 'v': o.verbose = 1; break;
-        case 'h': help(); mf_free(pubs); return 0;
-        default: mf_free(pubs); return cli_usage("diff", "unknown option");
+        case 'h': help(); mf_free(pubs); mf_free(secs); return 0;
+        default: mf_free(pubs); mf_free(secs); return cli_usage("diff", "unknown option");
         }
     }
-    if (optind + 2 != argc) {
+    if (mf_crypto_init(&err) < 0 ||
+        mf_archive_files_group(argv + optind, (size_t)(argc - optind), &av, &nav, &err) < 0)
+        goto fail;
+    if (nav != 2) {
+        mf_archive_files_free(av, nav);
         mf_free(pubs);
+        mf_free(secs);
         return cli_usage("diff", "mailferry diff OLD NEW");
     }
-    if (mf_crypto_init(&err) < 0 ||
-        (npubs > 0 && cli_load_pubkeys(pubs, npubs, &keys, &nkeys, &err) < 0))
+    if ((npubs > 0 && cli_load_pubkeys(pubs, npubs, &keys, &nkeys, &err) < 0) ||
+        cli_load_seckeys(secs, nsecs, &dkeys, &err) < 0)
         goto fail;
     memset(&ro, 0, sizeof ro);
     ro.keys = keys;
     ro.nkeys = nkeys;
     ro.allow_unsigned = npubs == 0;
     ro.index_only = 1;
-    if (mf_reader_open(&ra, argv[optind], &ro, &err) < 0) {
-        mf_err_ctx(&err, "%s", argv[optind]);
+    ro.dkeys = (const struct mf_seckey *const *)dkeys;
+    ro.ndkeys = nsecs;
+    if (mf_reader_open_volumes(&ra, (const char *const *)av[0].paths, av[0].n, &ro, &err) < 0) {
+        mf_err_ctx(&err, "%s", av[0].label);
         goto fail;
     }
-    if (mf_reader_open(&rb, argv[optind + 1], &ro, &err) < 0) {
-        mf_err_ctx(&err, "%s", argv[optind + 1]);
+    if (mf_reader_open_volumes(&rb, (const char *const *)av[1].paths, av[1].n, &ro, &err) < 0) {
+        mf_err_ctx(&err, "%s", av[1].label);
         goto fail;
     }
     if (o.json) {
@@ -524,10 +542,10 @@ int cmd_diff(int argc, char **argv)
         } else if (ma->kind == MF_KIND_FULL && mb->kind == MF_KIND_FULL) {
             mf_reader_free(&ra);
             mf_reader_free(&rb);
-            rc = diff_states(argv[optind], argv[optind + 1], &ro, &o, &err);
+            rc = diff_states(&av[0], &av[1], &ro, &o, &err);
         } else {
             mf_err(&err, MF_ECHAIN, "%s is not a delta of %s, and they are not both full "
-                                    "archives", argv[optind + 1], argv[optind]);
+                                    "archives", av[1].label, av[0].label);
             rc = -1;
         }
     }
@@ -549,5 +567,8 @@ done:
     mf_reader_free(&rb);
     mf_free(keys);
     mf_free(pubs);
+    mf_free(secs);
+    cli_free_seckeys(dkeys, nsecs);
+    mf_archive_files_free(av, nav);
     return rc;
 }

@@ -7,20 +7,24 @@
 #include <string.h>
 #include <time.h>
 
+#include "../format/archive_files.h"
 #include "../format/archive_read.h"
 #include "../format/hash.h"
 #include "../format/mem.h"
 
 static void help(void)
 {
-    printf("Usage: mailferry ls [-p PUB] [--json] ARCHIVE\n\n"
+    printf("Usage: mailferry ls [-p PUB] [-k SEC] [--json] ARCHIVE\n\n"
            "Lists users, mailboxes, message counts and sizes. With --json, every message\n"
            "with all its index fields (spec/FORMAT.md, \"ls --json\"). Member digests and\n"
            "the index are always checked; the signature only when -p is given.\n\n"
            "  -p, --public FILE|DIR  trusted public key (repeatable)\n"
+           "  -k, --key FILE         secret key for an encrypted archive (repeatable)\n"
            "      --json             JSON on standard output\n"
            "      --tmpdir DIR       where to spool an archive read from a pipe\n"
-           "  -h, --help             this help\n");
+           "  -h, --help             this help\n\n"
+           "An archive in volumes is named by its volumes in order, or by the name they\n"
+           "share (x.mfa for x.mfa.001, x.mfa.002, ...).\n");
 }
 
 static const char *const flag_names[] = {"\\Answered", "\\Flagged", "\\Deleted", "\\Seen",
@@ -318,10 +322,13 @@ int cmd_ls(int argc, char **argv)
     static const struct option opts[] = {{"public", required_argument, 0, 'p'},
                                          {"json", no_argument, 0, 'j'},
                                          {"tmpdir", required_argument, 0, 'T'},
+                                         {"key", required_argument, 0, 'k'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    char **pubs;
-    size_t npubs = 0, nkeys = 0;
+    char **pubs, **secs;
+    struct mf_seckey **dkeys = NULL;
+    struct mf_archive_files *av = NULL;
+    size_t npubs = 0, nkeys = 0, nsecs = 0, nav = 0;
     int json = 0, c, rc;
     const char *tmpdir = NULL;
     struct mf_pubkey *keys = NULL;
@@ -330,44 +337,60 @@ int cmd_ls(int argc, char **argv)
     struct mf_error err;
     mf_err_clear(&err);
     pubs = mf_calloc((size_t)argc, sizeof *pubs);
-    if (pubs == NULL)
+    secs = mf_calloc((size_t)argc, sizeof *secs);
+    if (pubs == NULL || secs == NULL) {
+        mf_free(pubs);
+        mf_free(secs);
         return 3;
+    }
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:k:h", opts, NULL)) != -1) {
         switch (c) {
         case 'p': pubs[npubs++] = optarg; break;
+        case 'k': secs[nsecs++] = optarg; break;
         case 'j': json = 1; break;
         case 'T': tmpdir = optarg; break;
-        case 'h': help(); mf_free(pubs); return 0;
-        default: mf_free(pubs); return cli_usage("ls", "unknown option");
+        case 'h': help(); mf_free(pubs); mf_free(secs); return 0;
+        default: mf_free(pubs); mf_free(secs); return cli_usage("ls", "unknown option");
         }
     }
-    if (optind + 1 != argc) {
-        mf_free(pubs);
-        return cli_usage("ls", "mailferry ls [-p PUB] [--json] ARCHIVE");
-    }
+    rc = 0;
     if (mf_crypto_init(&err) < 0 ||
-        (npubs > 0 && cli_load_pubkeys(pubs, npubs, &keys, &nkeys, &err) < 0)) {
-        mf_free(pubs);
-        return cli_fail("ls", &err);
+        mf_archive_files_group(argv + optind, (size_t)(argc - optind), &av, &nav, &err) < 0) {
+        rc = cli_fail("ls", &err);
+        goto out;
     }
-    mf_free(pubs);
+    if (nav != 1) {
+        rc = cli_usage("ls", "mailferry ls [-p PUB] [-k SEC] [--json] ARCHIVE");
+        goto out;
+    }
+    if ((npubs > 0 && cli_load_pubkeys(pubs, npubs, &keys, &nkeys, &err) < 0) ||
+        cli_load_seckeys(secs, nsecs, &dkeys, &err) < 0) {
+        rc = cli_fail("ls", &err);
+        goto out;
+    }
     memset(&ro, 0, sizeof ro);
     ro.keys = keys;
     ro.nkeys = nkeys;
     ro.allow_unsigned = npubs == 0;
     ro.tmpdir = tmpdir;
-    if (mf_reader_open(&r, argv[optind], &ro, &err) < 0) {
-        mf_free(keys);
-        mf_err_ctx(&err, "%s", argv[optind]);
-        return cli_fail("ls", &err);
+    ro.dkeys = (const struct mf_seckey *const *)dkeys;
+    ro.ndkeys = nsecs;
+    if (mf_reader_open_volumes(&r, (const char *const *)av[0].paths, av[0].n, &ro, &err) < 0) {
+        mf_err_ctx(&err, "%s", av[0].label);
+        rc = cli_fail("ls", &err);
+        goto out;
     }
     if (npubs == 0 && !json)
         fprintf(stderr, "mailferry ls: warning: signature not checked (give -p PUB)\n");
-    rc = json ? list_json(r, &err) : list_text(r, &err);
+    if ((json ? list_json(r, &err) : list_text(r, &err)) < 0)
+        rc = cli_fail("ls", &err);
+out:
     mf_reader_free(&r);
     mf_free(keys);
-    if (rc < 0)
-        return cli_fail("ls", &err);
-    return 0;
+    mf_free(pubs);
+    mf_free(secs);
+    cli_free_seckeys(dkeys, nsecs);
+    mf_archive_files_free(av, nav);
+    return rc;
 }

@@ -44,7 +44,7 @@ struct mf_reader {
     size_t vol_first, vol_last;  /* the volumes given, 1-based (1, 1 for one file) */
     struct mf_filekey *key;      /* encrypted archives: the file key (spec 15.1) */
     int container_only;          /* the index was not decoded (no key, part of the volumes) */
-    char why[256];               /* ... and why */
+    char why[1700];              /* ... and why (every recipient key id fits) */
     struct mf_manifest m;
     uint8_t manifest_hash[MF_HASH_BYTES];
     char signer[17];
@@ -327,12 +327,15 @@ static int open_file_key(struct mf_reader *r, struct mf_error *err)
         hl += 16;
     }
     if (r->o.ndkeys == 0)
-        snprintf(r->why, sizeof r->why, "the archive is encrypted (to key %s) and no secret key "
-                                        "was given", want);
+        snprintf(r->why, sizeof r->why, "the archive is encrypted (to %s %s) and no secret key "
+                                        "was given", r->m.nrecipients > 1 ? "keys" : "key", want);
     else
-        snprintf(r->why, sizeof r->why, "the archive is encrypted to key %s, not to key %s", want,
+        snprintf(r->why, sizeof r->why, "the archive is encrypted to %s %s, not to %s %s",
+                 r->m.nrecipients > 1 ? "keys" : "key", want, r->o.ndkeys > 1 ? "keys" : "key",
                  have);
-    if (!r->o.container_ok)
+    /* a key that was given and does not open it is an error even when the
+     * container alone would do */
+    if (!r->o.container_ok || r->o.ndkeys > 0)
         return mf_err(err, MF_ESIG, "%s%s", r->why,
                       r->o.ndkeys == 0 ? " (give a recipient's secret key with -k)" : "");
     r->container_only = 1;
@@ -562,7 +565,7 @@ static int validate(struct mf_reader *r, struct mf_error *err)
                 }
             }
             if (check_member(r, t, i, k, name, size, &done, err) < 0) {
-                if (nvol > 1)
+                if (r->nin > 1)
                     mf_err_ctx(err, "%s", r->in[k].path);
                 goto out;
             }

@@ -644,7 +644,7 @@ static int collect_gone(struct head *h, struct mf_error *err)
     return mf_reader_rewind(h->r, err);
 }
 
-int mf_base_open(struct mf_base_chain **c_r, char *const *paths, size_t npaths,
+int mf_base_open(struct mf_base_chain **c_r, const struct mf_archive_files *a, size_t npaths,
                  const struct mf_reader_opts *ro, struct mf_error *err)
 {
     struct mf_base_chain *c = mf_calloc(1, sizeof *c);
@@ -663,15 +663,15 @@ int mf_base_open(struct mf_base_chain **c_r, char *const *paths, size_t npaths,
             snprintf(h->what, sizeof h->what, "the base");
         else
             snprintf(h->what, sizeof h->what, "delta %zu of the base chain", i);
-        if (mf_reader_open(&h->r, paths[i], &o, err) < 0) {
-            mf_err_ctx(err, "%s", paths[i]);
+        if (mf_reader_open_volumes(&h->r, (const char *const *)a[i].paths, a[i].n, &o, err) < 0) {
+            mf_err_ctx(err, "%s", a[i].label);
             goto fail;
         }
         m = mf_reader_manifest(h->r);
         if (i == 0 && m->kind != MF_KIND_FULL) {
             mf_err(err, MF_ECHAIN, "%s is a delta archive; the base chain starts with a full "
                                    "archive (give the chain in order: full, then each delta)",
-                   paths[i]);
+                   a[i].label);
             goto fail;
         }
         if (i > 0) {
@@ -681,11 +681,11 @@ int mf_base_open(struct mf_base_chain **c_r, char *const *paths, size_t npaths,
                 memcmp(m->base_manifest, mf_reader_manifest_hash(c->h[i - 1].r),
                        MF_HASH_BYTES) != 0) {
                 mf_err(err, MF_ECHAIN, "%s is not a delta of %s (wrong order, or another chain)",
-                       paths[i], paths[i - 1]);
+                       a[i].label, a[i - 1].label);
                 goto fail;
             }
             if (collect_gone(h, err) < 0) {
-                mf_err_ctx(err, "%s", paths[i]);
+                mf_err_ctx(err, "%s", a[i].label);
                 goto fail;
             }
         }

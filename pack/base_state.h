@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../format/archive_files.h"
 #include "../format/archive_read.h"
 #include "../format/error.h"
 
@@ -62,10 +63,10 @@ struct mf_base_user {
 
 struct mf_base_chain;
 
-/* Opens the chain: paths[0] a full archive or its index file, each next one
+/* Opens the chain: a[0] a full archive or its index file, each next one
  * a delta (or index file) of the one before. Only the indexes are read and
- * validated; keys are the trusted keys. */
-int mf_base_open(struct mf_base_chain **c_r, char *const *paths, size_t npaths,
+ * validated; keys are the trusted keys (and ro->dkeys open encrypted ones). */
+int mf_base_open(struct mf_base_chain **c_r, const struct mf_archive_files *a, size_t npaths,
                  const struct mf_reader_opts *ro, struct mf_error *err) MF_WUR;
 void mf_base_close(struct mf_base_chain **c);
 /* The last archive of the chain: the base of the delta being packed. */

@@ -48,8 +48,16 @@ static void help(void)
         "                           (only its index is read; an index file works too);\n"
         "                           for a delta base give the whole chain in order,\n"
         "                           --base FULL --base DELTA1 ...\n"
+        "                           (an archive in volumes: by its shared name, x.mfa)\n"
         "  -p, --public FILE|DIR    keys trusted to have signed the base (default: the\n"
         "                           public half of the secret key)\n"
+        "  -k, --key FILE           secret key that opens an encrypted base (default:\n"
+        "                           the signing key, always one of its recipients)\n"
+        "      --encrypt-to FILE|DIR  encrypt to this public key (repeatable; a\n"
+        "                           directory of *.pub); the signing key is always\n"
+        "                           added, so this host can read the archive again\n"
+        "      --volume-size SIZE   split into volumes OUT.001, OUT.002, ... of at most\n"
+        "                           SIZE bytes each (at least 8M; e.g. 4G)\n"
         "      --save-index FILE    also write this archive's index file, for use as a\n"
         "                           base later without the archive\n"
         "      --report FILE        a client-impact report (- for standard error): per\n"
@@ -303,6 +311,10 @@ int cmd_pack(int argc, char **argv)
     size_t nbases = 0, npubs = 0, ngone = 0, nrcpts = 0;
     struct mf_pubkey *rkeys = NULL;
     const char *dkey = NULL;
+    struct mf_seckey *dk = NULL;
+    const struct mf_seckey *dks[2];
+    size_t ndks = 0, nbav = 0;
+    struct mf_archive_files *bav = NULL;
     struct volumes vols;
     const char *save_index = NULL, *report = NULL;
     FILE *rf = NULL;
@@ -473,8 +485,19 @@ int cmd_pack(int argc, char **argv)
         ro.keys = keys;
         ro.nkeys = nkeys;
         ro.tmpdir = wo.tmpdir;
-        (void)dkey;
-        if (mf_base_open(&chain, bases, nbases, &ro, &err) < 0)
+        /* an encrypted base opens with -k, or with the signing key, which the
+         * writer always makes a recipient */
+        if (dkey != NULL && mf_seckey_load(dkey, cli_password, NULL, &dk, &err) < 0) {
+            mf_err_ctx(&err, "secret key %s", dkey);
+            goto fail;
+        }
+        dks[ndks++] = sk;
+        if (dk != NULL)
+            dks[ndks++] = dk;
+        ro.dkeys = dks;
+        ro.ndkeys = ndks;
+        if (mf_archive_files_group(bases, nbases, &bav, &nbav, &err) < 0 ||
+            mf_base_open(&chain, bav, nbav, &ro, &err) < 0)
             goto fail;
         wo.delta = 1;
         po.delta = 1;
@@ -658,6 +681,8 @@ done:
     mf_free(tmp);
     mf_free(itmp);
     mf_free(bases);
+    mf_archive_files_free(bav, nbav);
+    mf_seckey_free(&dk);
     mf_free(pubs);
     mf_free(rcpts);
     mf_free(rkeys);

@@ -11,6 +11,7 @@
 
 #include "../cli/cli.h"
 #include "../format/archive_read.h"
+#include "../format/archive_files.h"
 #include "../format/fsutil.h"
 #include "../format/hash.h"
 #include "../format/mem.h"
@@ -34,6 +35,7 @@ static void help(void)
         "written. Another full archive in the list starts another chain: the shards\n"
         "of one migration (pack --shard) unpack together; they hold different users.\n\n"
         "  -p, --public FILE|DIR    trusted public key (repeatable)\n"
+        "  -k, --key FILE           secret key for encrypted archives (repeatable)\n"
         "      --to TEMPLATE        each user's mail root, e.g. /var/vmail/%%d/%%n/sdbox\n"
         "                           (%%u user, %%n local part, %%d domain, %%L.. lowercase)\n"
         "      --format F           sdbox (default) or mdbox\n"
@@ -60,7 +62,10 @@ static void help(void)
         "      --json               a JSON summary on standard output\n"
         "  -q, --quiet              no progress and no notes\n"
         "  -h, --help               this help\n\n"
-        "Running the same unpack twice changes nothing the second time.\n");
+        "Running the same unpack twice changes nothing the second time. An archive in\n"
+        "volumes is named by its volumes in order, or by the name they share (x.mfa for\n"
+        "x.mfa.001, x.mfa.002, ...); a missing or swapped volume is named before\n"
+        "anything is written.\n");
 }
 
 static int parse_mode(const char *s, mode_t *m)
@@ -324,6 +329,7 @@ int cmd_unpack(int argc, char **argv)
         O_UTF8, O_ROTATE, O_HOME, O_NOSIEVE, O_DRY, O_NOFSYNC, O_TMPDIR, O_JSON, O_MERGE
     };
     static const struct option opts[] = {{"public", required_argument, 0, 'p'},
+                                         {"key", required_argument, 0, 'k'},
                                          {"to", required_argument, 0, O_TO},
                                          {"format", required_argument, 0, O_FORMAT},
                                          {"owner", required_argument, 0, O_OWNER},
@@ -354,8 +360,10 @@ int cmd_unpack(int argc, char **argv)
     struct mf_pubkey *keys = NULL;
     struct mf_error err;
     struct ctx x;
-    char **pubs;
-    size_t npubs = 0, nkeys = 0;
+    char **pubs, **secs, **labels = NULL;
+    struct mf_seckey **dkeys = NULL;
+    struct mf_archive_files *av = NULL;
+    size_t npubs = 0, nkeys = 0, nsecs = 0, nav = 0;
     const char *owner = NULL, *owner_map = NULL, *users = NULL, *tmpdir = NULL;
     int c, json = 0, rc = 0;
     double t0 = cli_now();
@@ -369,12 +377,17 @@ int cmd_unpack(int argc, char **argv)
     o.sep = '/';
     o.rotate_size = 10u * 1024 * 1024;
     pubs = mf_calloc((size_t)argc + 1, sizeof *pubs);
-    if (pubs == NULL)
+    secs = mf_calloc((size_t)argc + 1, sizeof *secs);
+    if (pubs == NULL || secs == NULL) {
+        mf_free(pubs);
+        mf_free(secs);
         return 3;
+    }
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:k:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'p': pubs[npubs++] = optarg; break;
+        case 'k': secs[nsecs++] = optarg; break;
         case O_TO: o.tmpl = optarg; break;
         case O_FORMAT:
             if (strcmp(optarg, "sdbox") == 0)
@@ -480,16 +493,25 @@ int cmd_unpack(int argc, char **argv)
     ro.nkeys = nkeys;
     ro.tmpdir = tmpdir;
     cli_progress_init(&x.prog, "unpack", x.quiet || json);
+    if (cli_load_seckeys(secs, nsecs, &dkeys, &err) < 0 ||
+        mf_archive_files_group(argv + optind, (size_t)(argc - optind), &av, &nav, &err) < 0)
+        goto fail;
+    ro.dkeys = (const struct mf_seckey *const *)dkeys;
+    ro.ndkeys = nsecs;
     /* every archive is validated, and the chain checked, before any is applied */
-    nreaders = (size_t)(argc - optind);
+    nreaders = nav;
     readers = mf_calloc(nreaders, sizeof *readers);
-    if (readers == NULL) {
+    labels = mf_calloc(nreaders, sizeof *labels);
+    if (readers == NULL || labels == NULL) {
         mf_err_nomem(&err);
         goto fail;
     }
+    for (size_t i = 0; i < nreaders; i++)
+        labels[i] = av[i].label;
     for (size_t i = 0; i < nreaders; i++) {
-        const char *path = argv[optind + (int)i];
-        if (mf_reader_open(&readers[i], path, &ro, &err) < 0) {
+        const char *path = labels[i];
+        if (mf_reader_open_volumes(&readers[i], (const char *const *)av[i].paths, av[i].n, &ro,
+                                   &err) < 0) {
             mf_err_ctx(&err, "%s", path);
             goto fail;
         }
@@ -507,12 +529,12 @@ int cmd_unpack(int argc, char **argv)
                 mf_err(&err, MF_ECHAIN, "%s is not a delta of %s: give a chain in order (the "
                                         "full archive or the target's current archive, then "
                                         "each delta); nothing was written",
-                       path, argv[optind + (int)i - 1]);
+                       path, labels[i - 1]);
                 goto fail;
             }
         }
     }
-    if (nchains > 1 && check_disjoint(readers, nreaders, argv + optind, &err) < 0)
+    if (nchains > 1 && check_disjoint(readers, nreaders, labels, &err) < 0)
         goto fail;
     later = mf_calloc(nreaders, sizeof *later);
     if (later == NULL) {
@@ -534,7 +556,7 @@ int cmd_unpack(int argc, char **argv)
                                 mf_reader_header(r)->message_bytes);
         if (mf_unpack(r, &o, on_progress, on_note, &x, &one, &err) < 0) {
             cli_progress_done(&x.prog);
-            mf_err_ctx(&err, "%s", argv[optind + (int)i]);
+            mf_err_ctx(&err, "%s", labels[i]);
             r = NULL;
             goto fail;
         }
@@ -547,7 +569,7 @@ int cmd_unpack(int argc, char **argv)
         struct cli_json j;
         json_init(&j, stdout);
         json_obj(&j, NULL);
-        json_str(&j, "archive", argv[argc - 1]);
+        json_str(&j, "archive", labels[nreaders - 1]);
         json_u64(&j, "archives", nreaders);
         json_str(&j, "format", o.layout->name);
         json_bool(&j, "dry_run", o.dry_run);
@@ -597,6 +619,10 @@ done:
     for (size_t i = 0; i < nreaders && readers != NULL; i++)
         mf_reader_free(&readers[i]);
     mf_free(readers);
+    mf_free(labels);
+    mf_archive_files_free(av, nav);
+    cli_free_seckeys(dkeys, nsecs);
+    mf_free(secs);
     mf_free(later);
     mf_free(keys);
     mf_free(pubs);
