@@ -2,7 +2,7 @@
 """compare.py: asks Dovecot what it sees in the old Maildir stores and in the
 dbox stores unpacked from an archive, and compares them field by field.
 
-    compare.py -p PUB --archive A.mfa --old '/old/vmail/%d/%n/Maildir'
+    compare.py -p PUB [-k SEC] --archive A.mfa --old '/old/vmail/%d/%n/Maildir'
                --new sdbox='/new/sdbox/%d/%n' --new mdbox='/new/mdbox/%d/%n'
 
 The users are the archive's (`mailferry ls --json`). A throwaway Dovecot
@@ -75,6 +75,7 @@ def dovecot_view(dv, login, fields):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-p", "--public", required=True)
+    ap.add_argument("-k", "--key", help="secret key of an encrypted archive")
     ap.add_argument("--archive", required=True)
     ap.add_argument("--old", required=True, help="the old Maildirs, e.g. /old/%%d/%%n/Maildir")
     ap.add_argument("--new", action="append", default=[], metavar="FORMAT=TEMPLATE")
@@ -84,7 +85,8 @@ def main():
     if why:
         print("compare.py: cannot start a Dovecot here: %s" % why, file=sys.stderr)
         return 2
-    ls = subprocess.run([a.mailferry, "ls", "-p", a.public, "--json", a.archive],
+    ls = subprocess.run([a.mailferry, "ls", "-p", a.public] + (["-k", a.key] if a.key else [])
+                        + ["--json", a.archive],
                         stdout=subprocess.PIPE, check=True)
     users = json.loads(ls.stdout)["users"]
     news = [n.split("=", 1) for n in a.new]

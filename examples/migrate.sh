@@ -10,7 +10,9 @@
 #
 # The script plays both hosts in one directory (DEMO_DIR, default build/demo)
 # and runs the backup-then-migrate flow:
-#   keys/                a signing key pair (made once, kept on the new host)
+#   keys/                one key pair per host: old.key signs the archives,
+#                        new.key opens them (they are encrypted to new.pub);
+#                        each host has only the other's public key
 #   old/vmail            the old host's store (extracted from the tarball)
 #   ferry.mfa            1. the full archive, packed while the old server runs,
 #                           verified and unpacked on the new host:
@@ -40,16 +42,22 @@ step "the old host's store"
 tar -xzf "$here/vmail.tar.gz" -C old/vmail
 find old/vmail -name Maildir -type d | sort | sed 's/^/  /'
 
-step "a signing key pair (no password, for the demo only)"
-run "$MF" keygen -W -p keys/ferry.pub -s keys/ferry.key
+step "a key pair on each host (no password, for the demo only); they swap public keys"
+run "$MF" keygen -W -p keys/new.pub -s keys/new.key
+run "$MF" keygen -W -p keys/old.pub -s keys/old.key
 
-step "pack every user of the tree, on the old host (read-only, safe while it serves mail)"
-run "$MF" pack -s keys/ferry.key -o ferry.mfa --layout "$DEMO/old/vmail/%d/%n/Maildir"
+step "pack every user of the tree on the old host (read-only, safe while it serves mail),"
+echo "   signed with the old host's key and encrypted to the new host's"
+run "$MF" pack -s keys/old.key --encrypt-to keys/new.pub -o ferry.mfa \
+    --layout "$DEMO/old/vmail/%d/%n/Maildir"
 ls -l ferry.mfa | awk '{print "  archive: " $5 " bytes"}'
 
-step "check it on the new host before anything is written"
-run "$MF" verify -p keys/ferry.pub ferry.mfa
-run "$MF" ls -p keys/ferry.pub ferry.mfa
+step "anyone with the old host's public key checks it in transit, without reading it"
+run "$MF" verify -p keys/old.pub ferry.mfa
+
+step "check it on the new host, contents included, before anything is written"
+run "$MF" verify -p keys/old.pub -k keys/new.key ferry.mfa
+run "$MF" ls -p keys/old.pub -k keys/new.key ferry.mfa
 
 owner=""
 if [ "$(id -u)" -eq 0 ]; then
@@ -57,38 +65,41 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 step "unpack to Dovecot sdbox and to mdbox"
 # shellcheck disable=SC2086
-run "$MF" unpack -p keys/ferry.pub --to "$DEMO/new/vmail-sdbox/%d/%n/sdbox" --format sdbox $owner ferry.mfa
+run "$MF" unpack -p keys/old.pub -k keys/new.key --to "$DEMO/new/vmail-sdbox/%d/%n/sdbox" --format sdbox $owner ferry.mfa
 # shellcheck disable=SC2086
-run "$MF" unpack -p keys/ferry.pub --to "$DEMO/new/vmail-mdbox/%d/%n/mdbox" --format mdbox $owner ferry.mfa
+run "$MF" unpack -p keys/old.pub -k keys/new.key --to "$DEMO/new/vmail-mdbox/%d/%n/mdbox" --format mdbox $owner ferry.mfa
 find new -mindepth 4 -maxdepth 4 | sort | sed 's/^/  /'
 
 step "unpacking the same archive again changes nothing"
 # shellcheck disable=SC2086
-run "$MF" unpack -p keys/ferry.pub --to "$DEMO/new/vmail-sdbox/%d/%n/sdbox" --format sdbox $owner ferry.mfa
+run "$MF" unpack -p keys/old.pub -k keys/new.key --to "$DEMO/new/vmail-sdbox/%d/%n/sdbox" --format sdbox $owner ferry.mfa
 
 step "meanwhile on the old host: new mail arrives, messages are read, flagged, deleted"
 sh "$here/old_host_day.sh" "$DEMO/old/vmail"
 
 step "cutover: stop the old server, pack only what changed since the full archive"
-run "$MF" pack -s keys/ferry.key -o cutover.mfa --base ferry.mfa --layout "$DEMO/old/vmail/%d/%n/Maildir"
+echo "   (the old host reads the full archive's index with its own key: the signer is"
+echo "   always a recipient)"
+run "$MF" pack -s keys/old.key --encrypt-to keys/new.pub -o cutover.mfa --base ferry.mfa \
+    --layout "$DEMO/old/vmail/%d/%n/Maildir"
 ls -l cutover.mfa | awk '{print "  delta: " $5 " bytes"}'
-run "$MF" diff -p keys/ferry.pub ferry.mfa cutover.mfa || true
+run "$MF" diff -p keys/old.pub -k keys/new.key ferry.mfa cutover.mfa || true
 
 step "apply the delta on the new host (safe while the new Dovecot already serves mail)"
 # shellcheck disable=SC2086
-run "$MF" unpack -p keys/ferry.pub --to "$DEMO/new/vmail-sdbox/%d/%n/sdbox" $owner cutover.mfa
+run "$MF" unpack -p keys/old.pub -k keys/new.key --to "$DEMO/new/vmail-sdbox/%d/%n/sdbox" $owner cutover.mfa
 # shellcheck disable=SC2086
-run "$MF" unpack -p keys/ferry.pub --to "$DEMO/new/vmail-mdbox/%d/%n/mdbox" $owner cutover.mfa
+run "$MF" unpack -p keys/old.pub -k keys/new.key --to "$DEMO/new/vmail-mdbox/%d/%n/mdbox" $owner cutover.mfa
 
 step "read the new stores back and compare them with the chain, message by message"
-run "$MF" verify -p keys/ferry.pub --against "$DEMO/new/vmail-sdbox/%d/%n/sdbox" ferry.mfa cutover.mfa
-run "$MF" verify -p keys/ferry.pub --against "$DEMO/new/vmail-mdbox/%d/%n/mdbox" ferry.mfa cutover.mfa
+run "$MF" verify -p keys/old.pub -k keys/new.key --against "$DEMO/new/vmail-sdbox/%d/%n/sdbox" ferry.mfa cutover.mfa
+run "$MF" verify -p keys/old.pub -k keys/new.key --against "$DEMO/new/vmail-mdbox/%d/%n/mdbox" ferry.mfa cutover.mfa
 
 step "what Dovecot itself sees: the old Maildir at cutover against the new sdbox and mdbox"
 if [ "$(id -u)" -ne 0 ] || ! command -v doveadm >/dev/null 2>&1; then
     echo "  (skipped: starting a throwaway Dovecot needs root and dovecot-core)"
     exit 0
 fi
-run python3 "$here/compare.py" -p keys/ferry.pub --archive ferry.mfa --mailferry "$MF" \
+run python3 "$here/compare.py" -p keys/old.pub -k keys/new.key --archive ferry.mfa --mailferry "$MF" \
     --old "$DEMO/old/vmail/%d/%n/Maildir" \
     --new "sdbox=$DEMO/new/vmail-sdbox/%d/%n/sdbox" --new "mdbox=$DEMO/new/vmail-mdbox/%d/%n/mdbox"
