@@ -14,7 +14,8 @@
 #                        new.key opens them (they are encrypted to new.pub);
 #                        each host has only the other's public key
 #   old/vmail            the old host's store (extracted from the tarball)
-#   ferry.mfa            1. the full archive, packed while the old server runs,
+#   ferry.mfa            1. the full archive, packed while the old server runs
+#   report.txt              (with its client-impact report),
 #                           verified and unpacked on the new host:
 #   new/vmail-sdbox,        its stores, one per dbox format
 #   new/vmail-mdbox         (homes %d/%n, mail in %d/%n/sdbox or mdbox)
@@ -49,8 +50,10 @@ run "$MF" keygen -W -p keys/old.pub -s keys/old.key
 step "pack every user of the tree on the old host (read-only, safe while it serves mail),"
 echo "   signed with the old host's key and encrypted to the new host's"
 run "$MF" pack -s keys/old.key --encrypt-to keys/new.pub -o ferry.mfa \
-    --layout "$DEMO/old/vmail/%d/%n/Maildir"
+    --layout "$DEMO/old/vmail/%d/%n/Maildir" --report report.txt
 ls -l ferry.mfa | awk '{print "  archive: " $5 " bytes"}'
+echo "  what clients will notice (report.txt, first lines):"
+head -n 8 report.txt | sed 's/^/    /'
 
 step "anyone with the old host's public key checks it in transit, without reading it"
 run "$MF" verify -p keys/old.pub ferry.mfa
