@@ -141,7 +141,7 @@ static int verify_against(const char *tmpl, const struct mf_archive_files *av, s
         json_u64(&a.j, "users", users);
         json_u64(&a.j, "mailboxes", counts.mailboxes);
         json_u64(&a.j, "messages", counts.messages);
-        json_u64(&a.j, "differences", counts.differences);
+        json_u64(&a.j, "difference_count", counts.differences);
         json_u64(&a.j, "on_target_only", counts.extra);
         json_end_obj(&a.j);
         json_finish(&a.j);

@@ -114,21 +114,39 @@ static int has_kw(const struct mf_ix *ix, size_t i, const char *name)
     return 0;
 }
 
+static int archive_has_kw(const struct mf_base_mailbox *mb, const struct mf_base_msg *m,
+                          const char *name)
+{
+    for (uint32_t k = 0; k < m->nkw; k++)
+        if (strcmp(mb->kw[m->kw[k]], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* One difference per keyword, named, either way. */
 static void check_keywords(struct check *c, const struct mf_base_mailbox *mb, const char *name,
                            const struct mf_base_msg *m, const struct mf_ix *ix, size_t i)
 {
-    size_t want = 0, have = 0;
-    for (uint32_t k = 0; k < m->nkw; k++) {
-        want++;
-        if (!has_kw(ix, i, mb->kw[m->kw[k]])) {
-            diff(c, name, m->uid, "keyword %s missing", mb->kw[m->kw[k]]);
-            return;
-        }
-    }
+    for (uint32_t k = 0; k < m->nkw; k++)
+        if (!has_kw(ix, i, mb->kw[m->kw[k]]))
+            diff(c, name, m->uid, "keyword %s missing on the target", mb->kw[m->kw[k]]);
     for (size_t k = 0; k < ix->nkw; k++)
-        have += mf_ix_has_kw(ix, i, k) != 0;
-    if (have != want)
-        diff(c, name, m->uid, "%zu keywords on the target, %zu in the archive", have, want);
+        if (mf_ix_has_kw(ix, i, k) && !archive_has_kw(mb, m, ix->kw[k]))
+            diff(c, name, m->uid, "keyword %s on the target only", ix->kw[k]);
+}
+
+/* System flags by name ("\Seen \Flagged", or "none"). */
+static const char *flag_names(unsigned flags, char *buf, size_t cap)
+{
+    static const char *const names[] = {"\\Answered", "\\Flagged", "\\Deleted", "\\Seen",
+                                        "\\Draft"};
+    size_t n = 0;
+    buf[0] = '\0';
+    for (unsigned b = 0; b < 5; b++)
+        if (flags & (1u << b))
+            n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s%s", n ? " " : "",
+                                  names[b]);
+    return n ? buf : "none";
 }
 
 /* Every byte, blob by blob, against the blob ids. */
@@ -208,9 +226,12 @@ static int check_mailbox(struct check *c, struct mf_tstore *ts, const struct mf_
             continue;
         }
         seen[i] = 1;
-        if ((ix->msgs[i].flags & 0x1f) != m->flags)
-            diff(c, name, m->uid, "flags 0x%02x, the archive has 0x%02x",
-                 ix->msgs[i].flags & 0x1f, m->flags);
+        if ((ix->msgs[i].flags & 0x1f) != m->flags) {
+            char a[64], t[64];
+            diff(c, name, m->uid, "flags %s on the target, %s in the archive",
+                 flag_names(ix->msgs[i].flags & 0x1f, t, sizeof t),
+                 flag_names(m->flags, a, sizeof a));
+        }
         check_keywords(c, mb, name, m, ix, (size_t)i);
         got = mf_tmsg_open(ts, b, uid, &tm, err);
         if (got < 0)
