@@ -413,8 +413,7 @@ static int locate_volume(struct mf_reader *r, struct mf_tar_reader *t, size_t k,
         if (strcmp(r->m.members[j].name, name) == 0)
             break;
     if (j == r->m.nmembers)
-        return mf_err(err, MF_ECORRUPT, "%s: unexpected member %s (not in the manifest)",
-                      r->in[k].path, name);
+        return wrong_member(&r->m, 1, name, err);   /* a second head member, or a stranger */
     if (r->m.nvolumes == 0) {
         *vol_r = 1;
         if (j != 1)
@@ -480,9 +479,10 @@ static int check_end(struct mf_reader *r, struct mf_tar_reader *t, size_t last,
     if (k < 0)
         return -1;
     if (k > 0) {
-        wrong_member(&r->m, last + 1 < r->m.nmembers ? last + 1 : r->m.nmembers, name, err);
-        if (last + 1 >= r->m.nmembers || strstr(err->msg, "out of order") != NULL)
-            mf_err(err, MF_ECORRUPT, "unexpected member %s after the last one", name);
+        wrong_member(&r->m, last + 1, name, err);
+        if (strstr(err->msg, "out of order") != NULL)
+            mf_err(err, MF_ECORRUPT, "unexpected member %s after the last one%s", name,
+                   r->m.nvolumes > 0 ? " of its volume" : "");
         return -1;
     }
     return mf_tarr_finish(t, err);
