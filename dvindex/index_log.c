@@ -68,6 +68,12 @@ void mf_log_begin(struct mf_log *l, uint32_t type)
 
 void mf_log_end(struct mf_log *l)
 {
+    if (!l->b.oom && l->b.len == l->rec_start + 8) {
+        /* nothing in it: no record at all (Dovecot calls a log with an
+         * empty record corrupted) */
+        l->b.len = l->rec_start;
+        return;
+    }
     while ((l->b.len - l->rec_start) % 4 != 0)
         mf_buf_u8(&l->b, 0);
     if (!l->b.oom)

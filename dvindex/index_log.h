@@ -53,7 +53,9 @@ void mf_log_free(struct mf_log *l);
 /* The 40-byte file header. */
 void mf_log_header(struct mf_log *l, uint32_t indexid, uint32_t file_seq, uint32_t create_stamp,
                    uint64_t initial_modseq);
-/* Record framing: begin, add body bytes with the helpers, end (pads to 4). */
+/* Record framing: begin, add body bytes with the helpers, end (pads to 4).
+ * A record left without body bytes is dropped by end: Dovecot takes an empty
+ * record for a corrupted log. */
 void mf_log_begin(struct mf_log *l, uint32_t type);
 void mf_log_end(struct mf_log *l);
 /* Common records. */

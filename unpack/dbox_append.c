@@ -613,6 +613,28 @@ static int sync_dir(int fd, const struct mf_append_opts *o, struct mf_error *err
     return 0;
 }
 
+/* Links a new message's temporary file to u.<uid>. A u.<uid> that is there
+ * already although the index does not have that UID and it is not below the
+ * index's next UID is what a killed run left: Dovecot itself links u.N only
+ * while it holds the log lock (which the caller holds now) and appends the
+ * UID before it lets go, so no one refers to such a file. It is replaced;
+ * anything else there is an error (EEXIST). */
+static int link_message(int dfd, const char *tmpname, const char *name, const struct mf_ix *ix,
+                        uint32_t uid)
+{
+    struct stat st;
+    if (linkat(dfd, tmpname, dfd, name, 0) == 0)
+        return 0;
+    if (errno != EEXIST || mf_ix_find(ix, uid) >= 0 || uid < mf_ix_next_uid(ix) ||
+        fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
+        errno = EEXIST;
+        return -1;
+    }
+    if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+        return -1;
+    return linkat(dfd, tmpname, dfd, name, 0);
+}
+
 /* ---- sdbox ---- */
 
 static int sd_commit(struct mf_tstore *ts, struct mf_tbox *bx, struct mf_batch *b,
@@ -622,29 +644,41 @@ static int sd_commit(struct mf_tstore *ts, struct mf_tbox *bx, struct mf_batch *
     struct mf_log l;
     uint32_t *offsets = NULL, file_seq = 0;
     int dfd = mf_open_dir_below(ts->rootfd, bx->rel), lockfd = -1, cached = 0, r = -1;
+    size_t nnew = 0, ncached = 0;
     if (dfd < 0)
         return mf_err_sys(err, MF_EIO, errno, "%s", bx->rel);
     mf_log_init(&l);
     mf_ix_init(&ix);
     mf_ix_init(&pre);
-    /* save dates: appended to Dovecot's cache first, under its own lock */
-    if (b->n > 0 && mf_ix_load(dfd, "dovecot.index", -1, 0, &pre, err) == 0) {
-        uint32_t *dates = mf_calloc(b->n, sizeof *dates);
-        offsets = mf_calloc(b->n, sizeof *offsets);
+    /* save dates: appended to Dovecot's cache first, under its own lock;
+     * only for the messages this commit adds (not those a killed run added) */
+    for (size_t i = 0; i < b->n; i++) {
+        b->msgs[i].cache_off = 0;
+        nnew += b->msgs[i].uid != UINT32_MAX;
+    }
+    if (nnew > 0 && mf_ix_load(dfd, "dovecot.index", -1, 0, &pre, err) == 0) {
+        uint32_t *dates = mf_calloc(nnew, sizeof *dates);
+        size_t k = 0;
+        offsets = mf_calloc(nnew, sizeof *offsets);
         if (dates == NULL || offsets == NULL) {
             mf_free(dates);
             r = mf_err_nomem(err);
             goto out;
         }
         for (size_t i = 0; i < b->n; i++)
-            dates[i] = b->msgs[i].saved;
-        cached = mf_ixc_append_u32(dfd, "dovecot.index.cache", &pre, "date.save", dates, b->n,
+            if (b->msgs[i].uid != UINT32_MAX)
+                dates[k++] = b->msgs[i].saved;
+        cached = mf_ixc_append_u32(dfd, "dovecot.index.cache", &pre, "date.save", dates, nnew,
                                    offsets, &file_seq, o->lock_timeout, err);
         mf_free(dates);
         if (cached < 0)
             goto out;
+        k = 0;
         for (size_t i = 0; i < b->n; i++)
-            b->msgs[i].cache_off = cached > 0 ? offsets[i] : 0;
+            if (b->msgs[i].uid != UINT32_MAX) {
+                b->msgs[i].cache_off = cached > 0 ? offsets[k] : 0;
+                k++;
+            }
     }
     mf_err_clear(err);
     lockfd = lock_and_load(dfd, "dovecot.index", o->lock_timeout, &ix, err);
@@ -657,7 +691,7 @@ static int sd_commit(struct mf_tstore *ts, struct mf_tbox *bx, struct mf_batch *
         if (b->msgs[i].uid == 0)
             continue;
         snprintf(name, sizeof name, "u.%u", b->msgs[i].uid);
-        if (linkat(dfd, b->msgs[i].tmpname, dfd, name, 0) < 0) {
+        if (link_message(dfd, b->msgs[i].tmpname, name, &ix, b->msgs[i].uid) < 0) {
             mf_err_sys(err, MF_ETARGET, errno, "%s/%s", bx->rel, name);
             for (size_t k = 0; k < i; k++)
                 if (b->msgs[k].uid != 0) {
@@ -669,7 +703,10 @@ static int sd_commit(struct mf_tstore *ts, struct mf_tbox *bx, struct mf_batch *
     }
     if (log_appends(&l, b, &ix, "dbox-hdr", err) < 0)
         goto out;
-    if (cached > 0) {
+    for (size_t i = 0; cached > 0 && i < b->n; i++)
+        ncached += b->msgs[i].uid != 0 && b->msgs[i].cache_off != 0;
+    if (ncached > 0) {
+        /* never an empty record: Dovecot calls the log corrupted */
         mf_log_ext_intro(&l, "cache", file_seq, 0, 4, 4);
         mf_log_begin(&l, MF_LOG_EXT_REC_UPDATE);
         for (size_t i = 0; i < b->n; i++)

@@ -10,10 +10,13 @@
  *     mailboxes, the list index refresh, subscriptions, Sieve scripts, and
  *     last the state file naming the delta.
  * The state file says "applying <delta>" meanwhile; a rerun repeats every
- * step: additions already there are recognized by UID and GUID, expunges and
- * removals of what is gone are no-ops, flag merges are idempotent. */
+ * step: additions already there are recognized by GUID (under whatever UID
+ * they got) before their content is read, expunges and removals of what is
+ * gone are no-ops, flag merges are idempotent, and what a killed run left
+ * that nothing refers to is removed. */
 #include "delta_apply.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -31,9 +34,16 @@
 #include "dbox_append.h"
 #include "dbox_read.h"
 #include "mailbox_names.h"
+#include "sieve_files.h"
 #include "sha1.h"
 
 #define LOCK_TIMEOUT 60
+/* Dovecot's subscriptions dotlock (subscription-file.c): waited for up to
+ * 120 s, taken over as stale when it has not changed for 30 s. The lock
+ * file holds the new list, not a process id, so its age is all there is to
+ * go by; a lock left by a killed run is stale after 30 s, within the wait. */
+#define SUBS_LOCK_WAIT 120
+#define SUBS_LOCK_STALE 30
 
 struct uidmap_ent {
     uint8_t guid[16];
@@ -51,6 +61,12 @@ struct pend_exp {
     uint8_t guid[16];
     struct mf_uid_range *r;
     uint32_t n;
+};
+
+/* A message of the target's mailbox by GUID (a resumed delta). */
+struct had_ent {
+    uint8_t guid[16];
+    uint32_t uid;
 };
 
 struct sieve_new {
@@ -107,6 +123,11 @@ struct mf_apply {
     uint8_t (*have)[16];
     size_t nhave;
     uint64_t already;
+    /* a resumed delta: the current mailbox's messages that a killed run may
+     * have added (sorted by GUID), and whether the UID map grew */
+    struct had_ent *had;
+    size_t nhad;
+    int map_dirty;
 };
 
 static void note(struct mf_apply *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -321,6 +342,38 @@ static int chain_read(void *ctx, const uint8_t guid[MF_GUID_BYTES], uint32_t uid
 
 /* ---- begin ---- */
 
+/* Mailboxes a killed run was building aside (.mailferry-new.*) or had taken
+ * out of mailboxes/ to remove (.mailferry-deleted.*): nothing refers to them
+ * (a new mailbox is created again, a removed one was gone from mailboxes/
+ * already). Only directories of these names of our own are removed, never
+ * through a symbolic link. */
+static void remove_leftovers(struct mf_apply *a)
+{
+    static const char *const prefixes[] = {".mailferry-new.", ".mailferry-deleted."};
+    int fd = openat(a->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *de;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    while ((de = readdir(d)) != NULL) {
+        struct stat st;
+        struct mf_error e;
+        int ours = 0;
+        for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+            ours |= strncmp(de->d_name, prefixes[i], strlen(prefixes[i])) == 0;
+        if (!ours || fstatat(a->rootfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            !S_ISDIR(st.st_mode))
+            continue;
+        mf_err_clear(&e);
+        if (mf_remove_tree_at(a->rootfd, de->d_name, &e) == 0)
+            note(a, "removed %s, left by an interrupted run", de->d_name);
+    }
+    closedir(d);
+}
+
 int mf_apply_begin(struct mf_apply **a_r, const struct mf_apply_ctx *c, const char *user,
                    const struct mf_owner *own, struct mf_target *t, int resume, int merge,
                    struct mf_error *err)
@@ -350,6 +403,7 @@ int mf_apply_begin(struct mf_apply **a_r, const struct mf_apply_ctx *c, const ch
     a->rootfd = openat(a->t.parentfd, a->t.leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (a->rootfd < 0)
         return mf_err_sys(err, MF_ETARGET, errno, "%s", a->t.path);
+    remove_leftovers(a);
     mf_state_info(a->state_text, &si);
     a->ao.own = &a->own;
     a->ao.nosync = c->o->nosync;
@@ -427,6 +481,9 @@ static void mailbox_clear(struct mf_apply *a)
     mf_free(a->stored);
     mf_free(a->base_stored);
     a->stored = a->base_stored = NULL;
+    mf_free(a->had);
+    a->had = NULL;
+    a->nhad = 0;
     mf_batch_free(&a->batch);
     mf_batch_init(&a->batch);
     a->in_mb = a->skip_mb = 0;
@@ -575,6 +632,63 @@ static int place(struct mf_apply *a, struct mf_tbox **bp, struct mf_error *err)
     return 0;
 }
 
+static int cmp_had(const void *x, const void *y)
+{
+    return memcmp(((const struct had_ent *)x)->guid, ((const struct had_ent *)y)->guid, 16);
+}
+
+/* A resumed delta: the GUIDs of mailbox b's messages from UID `from` on
+ * (the messages the target got after the base: a killed run's additions
+ * among them, under the source's UIDs or new ones). Looked up before a new
+ * message's content is read, so that one added already is neither read
+ * (its content may be shared with a message expunged since) nor added
+ * again. */
+static int resume_scan(struct mf_apply *a, struct mf_tbox *b, uint32_t from,
+                       struct mf_error *err)
+{
+    const struct mf_ix *ix;
+    const struct mf_ix_ext *g;
+    uint8_t bguid[16];
+    size_t n = 0;
+    mf_free(a->had);
+    a->had = NULL;
+    a->nhad = 0;
+    memcpy(bguid, b->guid, 16);
+    if ((ix = mf_tbox_state(&a->ts, b, 1, err)) == NULL)
+        return -1;
+    for (size_t i = 0; i < ix->n; i++)
+        n += ix->msgs[i].uid >= from;
+    if (n == 0)
+        return 0;
+    a->had = mf_calloc(n, sizeof *a->had);
+    if (a->had == NULL)
+        return mf_err_nomem(err);
+    g = mf_ix_ext_get(ix, "guid");
+    for (size_t i = 0; i < ix->n && a->nhad < n; i++) {
+        uint32_t uid = ix->msgs[i].uid;
+        if (uid < from)
+            continue;
+        if (a->ts.mdbox && g != NULL && g->rec_size >= 16) {
+            memcpy(a->had[a->nhad].guid, mf_ix_rec(g, i), 16);
+            a->had[a->nhad++].uid = uid;
+        } else {
+            struct mf_tmsg tm;
+            struct mf_tbox *cur = mf_tstore_find(&a->ts, bguid);
+            int k = cur != NULL ? mf_tmsg_open(&a->ts, cur, uid, &tm, err) : 0;
+            if (k < 0)
+                return -1;
+            if (k > 0) {
+                mf_guid128(tm.guid, strlen(tm.guid), a->had[a->nhad].guid);
+                a->had[a->nhad++].uid = uid;
+                mf_tmsg_close(&tm);
+            }
+        }
+    }
+    if (a->nhad > 1)
+        qsort(a->had, a->nhad, sizeof *a->had, cmp_had);
+    return 0;
+}
+
 int mf_apply_mailbox_delta(struct mf_apply *a, const struct mf_rec_mailbox_delta *d,
                            struct mf_error *err)
 {
@@ -633,6 +747,37 @@ int mf_apply_mailbox_delta(struct mf_apply *a, const struct mf_rec_mailbox_delta
     if (place(a, &b, err) < 0)
         return mf_err_ctx(err, "user %s, mailbox %s", a->user, (const char *)a->display.p);
     a->batch.uidnext = a->uidnext;
+    if (a->ao.resume && !a->merge && b != NULL &&
+        resume_scan(a, b, d->kind == MF_DELTA_CHANGES ? d->base_uidnext : 1, err) < 0)
+        return mf_err_ctx(err, "user %s, mailbox %s", a->user, (const char *)a->display.p);
+    return 0;
+}
+
+/* A resumed delta: whether a killed run added message m already; its UID
+ * there goes into the UID map when it is not the source's. */
+static int added_already(struct mf_apply *a, const struct mf_rec_message *m, int *yes,
+                         struct mf_error *err)
+{
+    struct had_ent key, *h;
+    *yes = 0;
+    if (a->nhad == 0)
+        return 0;
+    mf_guid128(m->guid.p, m->guid.n, key.guid);
+    h = bsearch(&key, a->had, a->nhad, sizeof *a->had, cmp_had);
+    if (h == NULL)
+        return 0;
+    *yes = 1;
+    if (h->uid != m->uid && map_uid(a, a->guid, m->uid) != h->uid) {
+        struct uidmap_ent *nv = mf_realloc(a->map, (a->nmap + 1) * sizeof *nv);
+        if (nv == NULL)
+            return mf_err_nomem(err);
+        a->map = nv;
+        memcpy(nv[a->nmap].guid, a->guid, 16);
+        nv[a->nmap].src = m->uid;
+        nv[a->nmap].dst = h->uid;
+        a->nmap++;
+        a->map_dirty = 1;
+    }
     return 0;
 }
 
@@ -650,6 +795,14 @@ int mf_apply_message(struct mf_apply *a, const struct mf_rec_message *m, struct 
         mf_guid128(m->guid.p, m->guid.n, g);
         if (a->nhave > 0 && bsearch(g, a->have, a->nhave, sizeof *a->have, cmp_guid16) != NULL) {
             a->already++;   /* the target has it */
+            return 0;
+        }
+    } else {
+        int yes;
+        if (added_already(a, m, &yes, err) < 0)
+            return -1;
+        if (yes) {
+            a->already++;   /* a killed run of this delta added it */
             return 0;
         }
     }
@@ -896,9 +1049,12 @@ int mf_apply_mailbox_end(struct mf_apply *a, struct mf_error *err)
             note(a, "%zu new messages of %s got new UIDs: the target had used theirs",
                  a->batch.remapped, (const char *)a->display.p);
             r = remember_uids(a, &a->batch, err);
-            if (r == 0)
-                r = write_state(a, 0, err);
+            a->map_dirty |= r == 0;
         }
+    }
+    if (r == 0 && a->map_dirty) {
+        r = write_state(a, 0, err);
+        a->map_dirty = 0;
     }
     if (r == 0 && a->kind == MF_DELTA_RESET && (p = parked_reset(a, a->guid)) != NULL)
         r = carry_over(a, p, &b, err);
@@ -1067,7 +1223,8 @@ static int do_subscriptions(struct mf_apply *a, struct mf_error *err)
     struct mf_buf baseraw, base, src, tgt, out;
     int have_base, have_tgt, fd = -1, r = -1;
     size_t tb;
-    time_t deadline = time(NULL) + 10;
+    time_t deadline = time(NULL) + SUBS_LOCK_WAIT;
+    int waited = 0;
     if (!a->have_subs)
         return 0;   /* unchanged at the source: the target's stay */
     mf_buf_init(&baseraw);
@@ -1117,11 +1274,17 @@ static int do_subscriptions(struct mf_apply *a, struct mf_error *err)
         {
             struct stat st;
             if (fstatat(a->rootfd, "subscriptions.lock", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                time(NULL) - st.st_mtime > 30)
+                time(NULL) - st.st_mtime > SUBS_LOCK_STALE) {
                 unlinkat(a->rootfd, "subscriptions.lock", 0);   /* stale */
+                continue;
+            }
         }
+        if (!waited++)
+            note(a, "subscriptions.lock exists; waiting for it to go or to be stale (%d s "
+                    "unchanged)", SUBS_LOCK_STALE);
         if (time(NULL) >= deadline) {
-            mf_err(err, MF_ETARGET, "%s/subscriptions is locked", a->t.path);
+            mf_err(err, MF_ETARGET, "%s/subscriptions is locked (still after %d s)", a->t.path,
+                   SUBS_LOCK_WAIT);
             goto out;
         }
         {
@@ -1192,60 +1355,43 @@ static int do_sieve(struct mf_apply *a, struct mf_error *err)
         a->c.st->skipped += a->nsieve;
         return 0;
     }
-    if (mkdirat(home, "sieve", a->own.dir_mode & 0777) == 0) {
-        int fd = openat(home, "sieve", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0 && ((a->own.set && fchown(fd, a->own.uid, a->own.gid) < 0) ||
-                        fchmod(fd, a->own.dir_mode) < 0)) {
-            /* reported below if writing fails */
+    {
+        int k = mf_sieve_dir(home, &a->own, &dir, err);
+        if (k < 0) {
+            close(home);
+            return -1;
         }
-        if (fd >= 0)
-            close(fd);
-    }
-    dir = openat(home, "sieve", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dir < 0) {
-        note(a, "cannot use the sieve directory; %zu Sieve files skipped", a->nsieve);
-        a->c.st->skipped += a->nsieve;
-        close(home);
-        return 0;
+        if (k == 0) {
+            note(a, "cannot use the sieve directory; %zu Sieve files skipped", a->nsieve);
+            a->c.st->skipped += a->nsieve;
+            close(home);
+            return 0;
+        }
     }
     for (size_t i = 0; i < a->nsieve; i++) {
         struct sieve_new *s = &a->sieve[i];
-        char tmp[320];
-        snprintf(tmp, sizeof tmp, ".%s.mailferry-new", s->name);
-        unlinkat(s->active ? home : dir, tmp, 0);
-        if (s->active && a->merge &&
-            faccessat(home, ".dovecot.sieve", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-            continue;   /* the target's active script stays */
-        } else if (s->active) {
-            char target[300];
-            snprintf(target, sizeof target, "sieve/%s", s->name);
-            if (symlinkat(target, home, tmp) < 0 ||
-                (a->own.set && fchownat(home, tmp, a->own.uid, a->own.gid, AT_SYMLINK_NOFOLLOW) < 0) ||
-                renameat(home, tmp, home, ".dovecot.sieve") < 0) {
-                note(a, "cannot set the active Sieve script: %s", strerror(errno));
-                unlinkat(home, tmp, 0);
+        enum mf_sieve_result res;
+        /* merging: what the target has stays; else the source's replaces it */
+        if (s->active) {
+            if (mf_sieve_activate(home, s->name, &a->own, !a->merge, &res, err) < 0) {
+                note(a, "cannot set the active Sieve script: %s", err->msg);
+                mf_err_clear(err);
                 a->c.st->skipped++;
                 continue;
             }
-        } else if (a->merge && faccessat(dir, s->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-            note(a, "Sieve script %s exists on the target; kept as it is", s->name);
-            continue;
+            if (res == MF_SIEVE_KEPT)
+                continue;   /* the target's active script stays */
         } else {
-            int fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                            a->own.file_mode);
-            if (fd < 0 || (a->own.set && fchown(fd, a->own.uid, a->own.gid) < 0) ||
-                mf_write_all(fd, s->data, s->len, s->name, err) < 0 ||
-                (!a->ao.nosync && fsync(fd) < 0) || renameat(dir, tmp, dir, s->name) < 0) {
-                if (fd >= 0)
-                    close(fd);
-                unlinkat(dir, tmp, 0);
+            if (mf_sieve_put(dir, s->name, s->data, s->len, &a->own, !a->merge, a->ao.nosync,
+                             &res, err) < 0) {
                 close(dir);
                 close(home);
-                if (err->cls == MF_OK)
-                    mf_err_sys(err, MF_EIO, errno, "Sieve script %s", s->name);
                 return -1;
             }
-            close(fd);
+            if (res == MF_SIEVE_KEPT) {
+                note(a, "Sieve script %s exists on the target; kept as it is", s->name);
+                continue;
+            }
         }
         a->c.st->sieve++;
     }
@@ -1305,6 +1451,7 @@ void mf_apply_free(struct mf_apply **ap)
     mf_free(a->sieve);
     mf_free(a->map);
     mf_free(a->have);
+    mf_free(a->had);
     mf_free(a->state_text);
     mf_free(a->user);
     mf_free(a);

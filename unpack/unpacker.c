@@ -17,6 +17,7 @@
 #include "../format/mem.h"
 #include "delta_apply.h"
 #include "mailbox_names.h"
+#include "sieve_files.h"
 
 struct sieve_file {
     char *name;
@@ -442,10 +443,14 @@ static int collect_extra(struct run *x, const struct mf_rec_extra *e, struct mf_
 }
 
 /* Sieve scripts go to <home>/sieve/, the active one linked from
- * <home>/.dovecot.sieve; existing files are never replaced. */
+ * <home>/.dovecot.sieve; existing files are never replaced. Written before
+ * the user's store is moved into place (a store in place is a complete
+ * user, scripts included), each script made aside and linked to its name,
+ * so a rerun after a kill finds each one absent or complete and only adds
+ * what is missing. */
 static int write_sieve(struct run *x, struct staged *u, struct mf_error *err)
 {
-    int home = -1, dir = -1;
+    int home = -1, dir = -1, k;
     if (u->nsieve == 0)
         return 0;
     if (x->o->home_tmpl != NULL) {
@@ -468,18 +473,12 @@ static int write_sieve(struct run *x, struct staged *u, struct mf_error *err)
         x->st->skipped += u->nsieve;
         return 0;
     }
-    if (mkdirat(home, "sieve", u->own.dir_mode & 0777) == 0) {
-        dir = openat(home, "sieve", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dir >= 0 && ((u->own.set && fchown(dir, u->own.uid, u->own.gid) < 0) ||
-                         fchmod(dir, u->own.dir_mode) < 0)) {
-            close(dir);
-            close(home);
-            return mf_err_sys(err, MF_EIO, errno, "chown sieve directory");
-        }
-    } else {
-        dir = openat(home, "sieve", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    k = mf_sieve_dir(home, &u->own, &dir, err);
+    if (k < 0) {
+        close(home);
+        return -1;
     }
-    if (dir < 0) {
+    if (k == 0) {
         note_user(x, u->user, "cannot use the sieve directory (a link or not a directory); scripts skipped");
         x->st->skipped += u->nsieve;
         close(home);
@@ -487,35 +486,42 @@ static int write_sieve(struct run *x, struct staged *u, struct mf_error *err)
     }
     for (size_t i = 0; i < u->nsieve; i++) {
         struct sieve_file *f = &u->sieve[i];
+        enum mf_sieve_result res;
         if (f->active) {
-            char target[300];
-            snprintf(target, sizeof target, "sieve/%s", f->name);
-            if (symlinkat(target, home, ".dovecot.sieve") < 0) {
+            if (mf_sieve_activate(home, f->name, &u->own, 0, &res, err) < 0) {
+                note_user(x, u->user, "cannot set the active Sieve script: %s", err->msg);
+                mf_err_clear(err);
+                x->st->skipped++;
+                continue;
+            }
+            if (res == MF_SIEVE_KEPT) {
                 note_user(x, u->user, ".dovecot.sieve exists already; the active script stays as it is");
                 continue;
             }
-            if (u->own.set &&
-                fchownat(home, ".dovecot.sieve", u->own.uid, u->own.gid, AT_SYMLINK_NOFOLLOW) < 0)
-                note_user(x, u->user, "cannot chown .dovecot.sieve: %s", strerror(errno));
         } else {
-            int fd = openat(dir, f->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                            u->own.file_mode);
-            if (fd < 0) {
-                note_user(x, u->user, "Sieve script %s exists already; kept as it is", f->name);
-                continue;
-            }
-            if ((u->own.set && fchown(fd, u->own.uid, u->own.gid) < 0) ||
-                mf_write_all(fd, f->data, f->len, f->name, err) < 0) {
-                if (err->cls == MF_OK)
-                    mf_err_sys(err, MF_EIO, errno, "sieve script %s", f->name);
-                close(fd);
+            if (mf_sieve_put(dir, f->name, f->data, f->len, &u->own, 0, 1, &res, err) < 0) {
                 close(dir);
                 close(home);
                 return -1;
             }
-            close(fd);
+            if (res == MF_SIEVE_KEPT) {
+                note_user(x, u->user, "Sieve script %s exists already; kept as it is", f->name);
+                continue;
+            }
         }
         x->st->sieve++;
+    }
+    /* the scripts are made durable with the stores (one sync of the file
+     * system); a home elsewhere is synced here */
+    if (!x->o->nosync) {
+        struct stat hs, ts;
+        if (fstat(home, &hs) == 0 && fstat(u->t.parentfd, &ts) == 0 && hs.st_dev != ts.st_dev &&
+            syncfs(home) < 0) {
+            int e = errno;
+            close(dir);
+            close(home);
+            return mf_err_sys(err, MF_EIO, e, "sync the Sieve scripts");
+        }
     }
     close(dir);
     close(home);
@@ -533,21 +539,30 @@ static void staged_free(struct staged *u)
     mf_free(u->user);
 }
 
-/* One sync for the whole batch, then every user moved into place in order
- * and its Sieve scripts written. */
+/* Every user's Sieve scripts, then one sync for the whole batch, then every
+ * user moved into place in order: the move is the last step, so a user in
+ * place is complete and a rerun after a kill has nothing to finish. */
 static int flush_commits(struct run *x, struct mf_error *err)
 {
     int r = 0;
+    size_t ready = 0;
     if (x->npending == 0)
         return 0;
-    if (!x->o->nosync && mf_target_sync(&x->pending[0].t, err) < 0)
+    while (r == 0 && ready < x->npending)
+        if (write_sieve(x, &x->pending[ready], err) < 0)
+            r = -1;
+        else
+            ready++;
+    if (ready > 0 && !x->o->nosync && mf_target_sync(&x->pending[0].t, err) < 0) {
         r = -1;
+        ready = 0;
+    }
     for (size_t i = 0; i < x->npending; i++) {
         struct staged *u = &x->pending[i];
-        if (r == 0 && mf_target_commit(&u->t, x->o->nosync, err) < 0)
+        if (i < ready && mf_target_commit(&u->t, x->o->nosync, err) < 0) {
             r = -1;
-        if (r == 0 && write_sieve(x, u, err) < 0)
-            r = -1;
+            ready = i;
+        }
         staged_free(u);
     }
     x->npending = 0;
