@@ -9,6 +9,8 @@ PKGS="gcc make pkg-config libarchive-dev libzstd-dev libsodium-dev perl python3 
 # make static and tests/static.t: the static libraries libarchive.a needs for the
 # tarballs of pack --from-tar, and file(1); tests/man.t: man and groff
 PKGS="$PKGS zlib1g-dev libbz2-dev liblzma-dev file man-db groff-base"
+# tests/valgrind.t; tests/faults.t (system calls chosen with strace)
+PKGS="$PKGS valgrind strace"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
