@@ -741,7 +741,12 @@ out:
 
 /* ---- mdbox ---- */
 
-static uint32_t highest_file_id(int sfd, const struct mf_ix *map)
+/* The map's highest file id. Under the map lock, a storage file m.N above it
+ * is what a writer killed between naming its file and committing the map
+ * left (Dovecot names new m.N files only under that lock, from this value,
+ * and overwrites such a file too): it is removed, so that no m.N on disk is
+ * unknown to the map (doveadm force-resync would take its mail in again). */
+static uint32_t map_highest_file_id(int sfd, const struct mf_ix *map)
 {
     const struct mf_ix_ext *e = mf_ix_ext_get(map, "map");
     uint32_t hi = e != NULL && e->hdr_size >= 4 ? mf_load_u32le(e->hdr) : 0;
@@ -755,10 +760,12 @@ static uint32_t highest_file_id(int sfd, const struct mf_ix *map)
     }
     while ((de = readdir(d)) != NULL)
         if (de->d_name[0] == 'm' && de->d_name[1] == '.') {
+            struct stat st;
             char *end;
             unsigned long v = strtoul(de->d_name + 2, &end, 10);
-            if (*end == '\0' && v > hi && v < UINT32_MAX)
-                hi = (uint32_t)v;
+            if (*end == '\0' && v > hi && v < UINT32_MAX &&
+                fstatat(sfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+                unlinkat(sfd, de->d_name, 0);
         }
     closedir(d);
     return hi;
@@ -811,7 +818,7 @@ static int md_commit(struct mf_tstore *ts, struct mf_tbox *bx, struct mf_batch *
         mf_err_nomem(err);
         goto out;
     }
-    hi = highest_file_id(sfd, &map);
+    hi = map_highest_file_id(sfd, &map);
     for (size_t i = 0; i < b->ntmpfiles && added > 0; i++) {
         char name[32];
         for (;;) {
