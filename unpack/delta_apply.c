@@ -153,12 +153,16 @@ void mf_state_info(const char *text, struct mf_target_state_info *si)
         return;
     if ((v = state_line(text, "archive", &n)) != NULL && n >= 32)
         memcpy(si->archive, v, 32);
+    if ((v = state_line(text, "manifest", &n)) != NULL && n >= 64)
+        memcpy(si->manifest, v, 64);
     if ((v = state_line(text, "applying", &n)) != NULL && n >= 32)
         memcpy(si->applying, v, 32);
     if ((v = state_line(text, "format", &n)) != NULL && n < sizeof si->format)
         memcpy(si->format, v, n);
     if ((v = state_line(text, "partial", &n)) != NULL && n < sizeof si->partial)
         memcpy(si->partial, v, n);
+    if ((v = state_line(text, "user", &n)) != NULL && n < sizeof si->user)
+        memcpy(si->user, v, n);
 }
 
 static int load_uidmap(struct mf_apply *a, struct mf_error *err)
@@ -1170,15 +1174,18 @@ out:
 /* Changed Sieve scripts replace the target's; the active link is set. */
 static int do_sieve(struct mf_apply *a, struct mf_error *err)
 {
-    int home, dir;
+    int home = -1, dir;
+    struct mf_error e;
     if (a->nsieve == 0)
         return 0;
+    mf_err_clear(&e);
     if (a->c.o->home_tmpl != NULL) {
-        char *path;
-        if (mf_target_expand(a->c.o->home_tmpl, a->user, &path, err) < 0)
-            return -1;
-        home = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        mf_free(path);
+        /* below the template's fixed prefix, no link is followed */
+        if (mf_template_open_dir(a->c.o->home_tmpl, a->user, &home, &e) < 0) {
+            note(a, "%s; %zu Sieve files skipped", e.msg, a->nsieve);
+            a->c.st->skipped += a->nsieve;
+            return 0;
+        }
     } else if (a->c.o->home_shared) {
         note(a, "%zu changed Sieve files not written: the mail root's parent is shared by "
                 "several users; give --home TEMPLATE", a->nsieve);
@@ -1192,16 +1199,12 @@ static int do_sieve(struct mf_apply *a, struct mf_error *err)
         a->c.st->skipped += a->nsieve;
         return 0;
     }
-    if (mkdirat(home, "sieve", a->own.dir_mode & 0777) == 0) {
-        int fd = openat(home, "sieve", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0 && ((a->own.set && fchown(fd, a->own.uid, a->own.gid) < 0) ||
-                        fchmod(fd, a->own.dir_mode) < 0)) {
-            /* reported below if writing fails */
-        }
-        if (fd >= 0)
-            close(fd);
+    dir = mf_mkdir_owned(home, "sieve", &a->own, "the sieve directory", &e);
+    if (dir < 0 && e.cls == MF_EIO) {
+        *err = e;
+        close(home);
+        return -1;
     }
-    dir = openat(home, "sieve", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dir < 0) {
         note(a, "cannot use the sieve directory; %zu Sieve files skipped", a->nsieve);
         a->c.st->skipped += a->nsieve;
