@@ -1175,14 +1175,14 @@ out:
 static int do_sieve(struct mf_apply *a, struct mf_error *err)
 {
     int home = -1, dir;
-    struct mf_error e;
+    struct mf_error herr;
     if (a->nsieve == 0)
         return 0;
-    mf_err_clear(&e);
+    mf_err_clear(&herr);
     if (a->c.o->home_tmpl != NULL) {
         /* below the template's fixed prefix, no link is followed */
-        if (mf_template_open_dir(a->c.o->home_tmpl, a->user, &home, &e) < 0) {
-            note(a, "%s; %zu Sieve files skipped", e.msg, a->nsieve);
+        if (mf_template_open_dir(a->c.o->home_tmpl, a->user, &home, &herr) < 0) {
+            note(a, "%s; %zu Sieve files skipped", herr.msg, a->nsieve);
             a->c.st->skipped += a->nsieve;
             return 0;
         }
@@ -1199,9 +1199,9 @@ static int do_sieve(struct mf_apply *a, struct mf_error *err)
         a->c.st->skipped += a->nsieve;
         return 0;
     }
-    dir = mf_mkdir_owned(home, "sieve", &a->own, "the sieve directory", &e);
-    if (dir < 0 && e.cls == MF_EIO) {
-        *err = e;
+    dir = mf_mkdir_owned(home, "sieve", &a->own, "the sieve directory", &herr);
+    if (dir < 0 && herr.cls == MF_EIO) {
+        *err = herr;
         close(home);
         return -1;
     }

@@ -450,14 +450,14 @@ static int collect_extra(struct run *x, const struct mf_rec_extra *e, struct mf_
 static int write_sieve(struct run *x, struct staged *u, struct mf_error *err)
 {
     int home = -1, dir = -1;
-    struct mf_error e;
+    struct mf_error herr;
     if (u->nsieve == 0)
         return 0;
-    mf_err_clear(&e);
+    mf_err_clear(&herr);
     if (x->o->home_tmpl != NULL) {
         /* below the template's fixed prefix, no link is followed */
-        if (mf_template_open_dir(x->o->home_tmpl, u->user, &home, &e) < 0) {
-            note_user(x, u->user, "%s; %zu Sieve scripts skipped", e.msg, u->nsieve);
+        if (mf_template_open_dir(x->o->home_tmpl, u->user, &home, &herr) < 0) {
+            note_user(x, u->user, "%s; %zu Sieve scripts skipped", herr.msg, u->nsieve);
             x->st->skipped += u->nsieve;
             return 0;
         }
@@ -475,9 +475,9 @@ static int write_sieve(struct run *x, struct staged *u, struct mf_error *err)
         x->st->skipped += u->nsieve;
         return 0;
     }
-    dir = mf_mkdir_owned(home, "sieve", &u->own, "the sieve directory", &e);
-    if (dir < 0 && e.cls == MF_EIO) {
-        *err = e;
+    dir = mf_mkdir_owned(home, "sieve", &u->own, "the sieve directory", &herr);
+    if (dir < 0 && herr.cls == MF_EIO) {
+        *err = herr;
         close(home);
         return -1;
     }
