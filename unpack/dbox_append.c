@@ -131,8 +131,9 @@ static int mkdirs(const struct mf_append_opts *o, int base, const char *rel,
         }
         memcpy(comp, p, n);
         comp[n] = '\0';
-        /* made aside and renamed into place with its owner: never root's */
-        nfd = mf_mkdir_owned(fd, comp, o->own, comp, err);
+        /* made aside (in base: not in mailboxes/, where Dovecot would list
+         * it) and renamed into place with its owner: never root's */
+        nfd = mf_mkdir_owned(fd, comp, base, o->own, comp, err);
         close(fd);
         if (nfd < 0)
             return -1;

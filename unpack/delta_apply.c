@@ -1199,7 +1199,7 @@ static int do_sieve(struct mf_apply *a, struct mf_error *err)
         a->c.st->skipped += a->nsieve;
         return 0;
     }
-    dir = mf_mkdir_owned(home, "sieve", &a->own, "the sieve directory", &herr);
+    dir = mf_mkdir_owned(home, "sieve", -1, &a->own, "the sieve directory", &herr);
     if (dir < 0 && herr.cls == MF_EIO) {
         *err = herr;
         close(home);

@@ -212,11 +212,13 @@ int mf_target_check(const char *tmpl, const char *user, char **path_r, struct mf
     return expand_checked(tmpl, user, path_r, NULL, NULL, err);
 }
 
-int mf_mkdir_owned(int dirfd, const char *name, const struct mf_owner *own, const char *what,
-                   struct mf_error *err)
+int mf_mkdir_owned(int dirfd, const char *name, int tmpfd, const struct mf_owner *own,
+                   const char *what, struct mf_error *err)
 {
     char tmp[256];
     snprintf(tmp, sizeof tmp, ".%.200s" MKDIR_SUFFIX, name);
+    if (tmpfd < 0)
+        tmpfd = dirfd;
     for (int tries = 0; tries < 100; tries++) {
         struct stat a, b;
         int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), e;
@@ -227,16 +229,16 @@ int mf_mkdir_owned(int dirfd, const char *name, const struct mf_owner *own, cons
                           what);
         if (errno != ENOENT)
             return mf_err_sys(err, MF_EIO, errno, "%s", what);
-        if (mkdirat(dirfd, tmp, 0700) < 0) {
+        if (mkdirat(tmpfd, tmp, 0700) < 0) {
             if (errno != EEXIST)
                 return mf_err_sys(err, MF_EIO, errno, "cannot create %s", what);
             /* left by a run killed before its rename (empty): removed */
-            if (unlinkat(dirfd, tmp, AT_REMOVEDIR) < 0 && errno != ENOENT)
+            if (unlinkat(tmpfd, tmp, AT_REMOVEDIR) < 0 && errno != ENOENT)
                 return mf_err_sys(err, MF_ETARGET, errno, "cannot create %s: %s is in the way",
                                   what, tmp);
             continue;
         }
-        fd = openat(dirfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        fd = openat(tmpfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
             if (errno == ENOENT)
                 continue;   /* another run took it away meanwhile */
@@ -244,16 +246,16 @@ int mf_mkdir_owned(int dirfd, const char *name, const struct mf_owner *own, cons
         }
         if (owned_dir(fd, own, err, what) < 0) {
             close(fd);
-            unlinkat(dirfd, tmp, AT_REMOVEDIR);
+            unlinkat(tmpfd, tmp, AT_REMOVEDIR);
             return -1;
         }
-        if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) < 0 &&
-            (errno != EINVAL || renameat(dirfd, tmp, dirfd, name) < 0)) {
+        if (renameat2(tmpfd, tmp, dirfd, name, RENAME_NOREPLACE) < 0 &&
+            (errno != EINVAL || renameat(tmpfd, tmp, dirfd, name) < 0)) {
             e = errno;
             close(fd);
             if (e == ENOENT)
                 continue;   /* another run took it away meanwhile */
-            unlinkat(dirfd, tmp, AT_REMOVEDIR);
+            unlinkat(tmpfd, tmp, AT_REMOVEDIR);
             if (e == EEXIST || e == ENOTEMPTY)
                 continue;   /* made meanwhile by another run: opened above */
             return mf_err_sys(err, MF_EIO, e, "cannot create %s", what);
@@ -386,7 +388,7 @@ static int target_open(struct mf_target *t, const char *tmpl, const char *user,
                 return 0;
             }
             if (create) {
-                nfd = mf_mkdir_owned(fd, comp, o, what, err);
+                nfd = mf_mkdir_owned(fd, comp, -1, o, what, err);
                 close(fd);
                 if (nfd < 0) {
                     mf_err_ctx(err, "target %s", t->path);

@@ -51,13 +51,15 @@ int mf_template_open_dir(const char *tmpl, const char *user, int *fd_r,
                          struct mf_error *err) MF_WUR;
 /* Opens directory `name` of dirfd (never through a link), creating it with
  * the owner and mode of own if it is missing. A directory is created under a
- * temporary name and renamed into place once it has its owner and mode, so a
- * run killed halfway never leaves one with the wrong owner under `name` (the
- * next run that creates `name` removes the temporary one). `what` names it in
- * errors: io when it cannot be created, target when something else is in
- * the way. Returns the directory's fd, or -1. */
-int mf_mkdir_owned(int dirfd, const char *name, const struct mf_owner *own, const char *what,
-                   struct mf_error *err) MF_WUR;
+ * temporary name, ".<name>.mailferry-mkdir" in tmpfd (dirfd when -1; another
+ * directory of the same file system where a reader such as Dovecot's mailbox
+ * list does not look), and renamed into place once it has its owner and
+ * mode, so a run killed halfway never leaves one with the wrong owner under
+ * `name` (the next run that creates `name` removes the temporary one). `what`
+ * names it in errors: io when it cannot be created, target when something
+ * else is in the way. Returns the directory's fd, or -1. */
+int mf_mkdir_owned(int dirfd, const char *name, int tmpfd, const struct mf_owner *own,
+                   const char *what, struct mf_error *err) MF_WUR;
 /* Resolves the parent of the user's root (creating missing directories
  * below the fixed prefix with the owner and mode: own for the user's own
  * directories, shared (if not NULL) for those above the template's first

@@ -475,7 +475,7 @@ static int write_sieve(struct run *x, struct staged *u, struct mf_error *err)
         x->st->skipped += u->nsieve;
         return 0;
     }
-    dir = mf_mkdir_owned(home, "sieve", &u->own, "the sieve directory", &herr);
+    dir = mf_mkdir_owned(home, "sieve", -1, &u->own, "the sieve directory", &herr);
     if (dir < 0 && herr.cls == MF_EIO) {
         *err = herr;
         close(home);
