@@ -70,18 +70,6 @@ rng = random.Random(SEED)
 OWNER = ["--owner", "%d:%d" % (dvlib.MAIL_UID, dvlib.MAIL_GID)] if ROOT else []
 USERS = ["alice@example.com", "bob@example.org", "carol@example.net"]
 
-BUG_ROOTDIR = ("BUG-ROOTDIR: unpack (as root) makes a directory with mkdirat and gives it "
-               "to the mail owner afterwards (unpack/target.c target_open for the per-user "
-               "directories, unpack/dbox_append.c mkdirs for a delta's mailboxes: mkdirat, "
-               "then fchown); killed in between, a root-owned 0700 directory stays, the rerun "
-               "takes it as it is (EEXIST), and Dovecot cannot enter it ('missing +x perm "
-               "... dir owned by 0:0 mode=0700')")
-BUG_ERRPATH = ("BUG-TARGET-ERRPATH: when mkdir of a user's directory fails (out of inodes: "
-               "ENOSPC), unpack/target.c target_open ignores the mkdirat error, reports the "
-               "following openat's ENOENT as 'target: refusing target ...: No such file or "
-               "directory' (exit 7, not io/3), and formats the path part from `rest` after "
-               "mf_free(rest): the name prints as garbage (use after free)")
-
 WORK = tempfile.mkdtemp(prefix="mffaults.")
 os.chmod(WORK, 0o755)
 KEY = os.path.join(WORK, "test.key")
@@ -372,26 +360,6 @@ def show(diffs, n=6):
     return ["%s: %s" % (u, format_diff(x)) for u, x in diffs[:n]]
 
 
-def explain_delta(diffs, got, complaints, rootdirs=()):
-    """The known bugs that explain every difference of a resumed delta, or None.
-    BUG-ROOTDIR: Dovecot cannot enter a mailbox directory left to root."""
-    denied = set()
-    for login, cmd, ln in complaints:
-        m = re.search(r"Mailbox (.*?): .*dir owned by 0:0", ln)
-        if m and login and rootdirs:
-            denied.add((login.split(".", 1)[1], m.group(1)))
-    if not diffs:
-        return None
-    why = set()
-    for u, x in diffs:
-        box = x[1][0] if x[0] == "msg" else x[1] if x[0] == "status" else None
-        if (u, box) in denied:
-            why.add(BUG_ROOTDIR)
-        else:
-            return None
-    return "; ".join(sorted(why))
-
-
 # ---------------------------------------------------------------- 1. unpack trials
 
 def full_trials(fmt, n, full, views, clean_tmpl, ref):
@@ -442,7 +410,7 @@ def full_trials(fmt, n, full, views, clean_tmpl, ref):
         rootdirs = root_owned(top)
         if rootdirs:
             probs.append(("directories left to root after the rerun: %s" % rootdirs[:3],
-                          BUG_ROOTDIR))
+                          None))
         if views is not None and rc == 0:
             views.da.complaints[:] = []
             try:
@@ -450,7 +418,7 @@ def full_trials(fmt, n, full, views, clean_tmpl, ref):
                     probs.append((s_, None))
             except dvlib.DovecotError as e:
                 probs.append(("Dovecot cannot read the store after the rerun: %s"
-                              % str(e)[-300:], known_read_error(str(e), rootdirs)))
+                              % str(e)[-300:], None))
         sieve_probs = [u for u in USERS if sieve_of(os.path.dirname(expand(tmpl, u)))
                        != ref["sieve"][u]]
         if sieve_probs:
@@ -536,7 +504,6 @@ def delta_trials(n, d1, views, dref, fmt):
         how = choose_how(i, counts, clean_secs)
         where = interrupted(argv, how, clean_secs)
         probs = []      # (text, known bug or None)
-        rootdirs = root_owned(top)
         if views is not None and i % 2 == 0:
             # a live server looks at the store between the kill and the rerun
             views.da.complaints[:] = []
@@ -545,11 +512,10 @@ def delta_trials(n, d1, views, dref, fmt):
                 mid = views.views(login)
             except dvlib.DovecotError as e:
                 probs.append(("Dovecot cannot read the interrupted store: %s" % str(e)[:300],
-                              BUG_ROOTDIR if rootdirs and "dir owned by 0:0" in str(e)
-                              else None))
+                              None))
             for c in views.da.complaints[:2]:
                 probs.append(("doveadm complains about the interrupted store: %s" % c[2][:200],
-                              BUG_ROOTDIR if rootdirs and "dir owned by 0:0" in c[2] else None))
+                              None))
             if mid is not None:
                 for u in USERS:
                     by_box = {}
@@ -579,7 +545,7 @@ def delta_trials(n, d1, views, dref, fmt):
         rootdirs = root_owned(top)
         if rootdirs:
             probs.append(("directories left to root after the rerun: %s" % rootdirs[:3],
-                          BUG_ROOTDIR))
+                          None))
         if views is not None and rc == 0:
             views.da.complaints[:] = []
             got = None
@@ -589,13 +555,11 @@ def delta_trials(n, d1, views, dref, fmt):
                 diffs = compare_views(ref_views, got)
             except dvlib.DovecotError as e:
                 probs.append(("Dovecot cannot read the store after the rerun: %s"
-                              % str(e)[:300], known_read_error(str(e), rootdirs)))
-            complaints = list(views.da.complaints)
-            why = explain_delta(diffs, got, complaints, rootdirs)
+                              % str(e)[:300], None))
             for s_ in show(diffs):
-                probs.append((s_, why))
-            for c in complaints[:2]:
-                probs.append(("doveadm: %s" % c[2][:200], known_read_error(c[2], rootdirs)))
+                probs.append((s_, None))
+            for c in list(views.da.complaints)[:2]:
+                probs.append(("doveadm: %s" % c[2][:200], None))
         if rc == 0:
             sv = [u for u in USERS if sieve_of(os.path.dirname(expand(tmpl, u))) !=
                   clean_sieve[u]]
@@ -621,12 +585,6 @@ def root_owned(top):
         out += [os.path.join(root, d) for d in dirs
                 if os.lstat(os.path.join(root, d)).st_uid == 0]
     return out
-
-
-def known_read_error(text, rootdirs):
-    if rootdirs and "dir owned by 0:0" in text:
-        return BUG_ROOTDIR
-    return None
 
 
 # ---------------------------------------------------------------- 2. pack trials
@@ -732,14 +690,9 @@ def full_disk(src, full, d1, views, ref, ref_delta_views, pre_dir):
                 if stages_below(top):
                     probs.append("staging directories left: %s" % stages_below(top)[:2])
                 present = sum(os.path.exists(expand(tmpl, u)) for u in USERS)
-                todo = None
-                if len(probs) == 1 and rc == 7 and "refusing target" in se and \
-                        "No such file or directory" in se:
-                    todo = BUG_ERRPATH
                 tap.ok(not probs, "unpack %s onto a disk out of %s: one io line, each user "
                        "absent or complete (%d present), no staging directory"
-                       % (fmt, label, present), "\n".join(probs + [se.strip()[:300]]),
-                       todo=todo)
+                       % (fmt, label, present), "\n".join(probs + [se.strip()[:300]]))
             fs.grow("256m", 100000 if inodes else None)
             for fmt in ("sdbox", "mdbox"):
                 tmpl = os.path.join(fs.path, fmt, "%d", "%n", fmt)
@@ -759,12 +712,9 @@ def full_disk(src, full, d1, views, ref, ref_delta_views, pre_dir):
         rc, so, se = run(unpack_args(os.path.join(fs.path, "t", "%d", "%n", "sdbox"), full,
                                      "sdbox"))
         e = error_lines(se)
-        bug = rc == 7 and "refusing target" in se and "No such file or directory" in se
-        bug = bug or (rc == 1 and "heap-use-after-free" in se and "target_open" in se)
         tap.ok(rc == 3 and len(e) == 1 and ": io: " in e[0] and "No space left" in e[0],
                "unpack when no inode is left for the user's directory: exit 3, one io line "
-               "(no space left)", "exit %d\n%s" % (rc, se.strip()[:600]),
-               todo=BUG_ERRPATH if bug else None)
+               "(no space left)", "exit %d\n%s" % (rc, se.strip()[:600]))
         # delta applied in place on a disk that fills up
         fs = Tmpfs(os.path.join(WORK, "small-delta"), "64m")
         mounts.append(fs)
@@ -781,20 +731,16 @@ def full_disk(src, full, d1, views, ref, ref_delta_views, pre_dir):
         fs.grow("64m")
         rc, so, se = run(unpack_args(tmpl, d1, "sdbox"))
         probs = [] if rc == 0 else ["exit %d: %s" % (rc, se.strip()[:300])]
-        todo = None
         if views is not None and rc == 0:
             views.add("disk-delta", tmpl, "sdbox")
             views.da.complaints[:] = []
             try:
                 got = views.views("disk-delta")
-                diffs = compare_views(ref_delta_views, got)
-                probs += show(diffs)
-                todo = explain_delta(diffs, got, list(views.da.complaints), root_owned(top))
+                probs += show(compare_views(ref_delta_views, got))
             except dvlib.DovecotError as e:
                 probs.append("Dovecot cannot read the store: %s" % str(e)[-300:])
-                todo = known_read_error(str(e), root_owned(top))
         tap.ok(not probs, "the delta again after the disk is grown: exit 0, equals the clean "
-               "apply", "\n".join(probs), todo=todo if probs else None)
+               "apply", "\n".join(probs))
     finally:
         for m in mounts:
             m.close()

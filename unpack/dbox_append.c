@@ -131,24 +131,12 @@ static int mkdirs(const struct mf_append_opts *o, int base, const char *rel,
         }
         memcpy(comp, p, n);
         comp[n] = '\0';
-        if (mkdirat(fd, comp, 0700) == 0) {
-            nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (nfd >= 0 && own_fd(o, nfd, o->own->dir_mode, err) < 0) {
-                close(nfd);
-                close(fd);
-                return -1;
-            }
-        } else if (errno == EEXIST) {
-            nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        } else {
-            int e = errno;
-            close(fd);
-            return mf_err_sys(err, MF_EIO, e, "mkdir %s", comp);
-        }
+        /* made aside (in base: not in mailboxes/, where Dovecot would list
+         * it) and renamed into place with its owner: never root's */
+        nfd = mf_mkdir_owned(fd, comp, base, o->own, comp, err);
         close(fd);
         if (nfd < 0)
-            return mf_err_sys(err, MF_ETARGET, errno, "open %s (not a directory or a link?)",
-                              comp);
+            return -1;
         fd = nfd;
         p += n;
     }

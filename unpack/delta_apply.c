@@ -174,12 +174,16 @@ void mf_state_info(const char *text, struct mf_target_state_info *si)
         return;
     if ((v = state_line(text, "archive", &n)) != NULL && n >= 32)
         memcpy(si->archive, v, 32);
+    if ((v = state_line(text, "manifest", &n)) != NULL && n >= 64)
+        memcpy(si->manifest, v, 64);
     if ((v = state_line(text, "applying", &n)) != NULL && n >= 32)
         memcpy(si->applying, v, 32);
     if ((v = state_line(text, "format", &n)) != NULL && n < sizeof si->format)
         memcpy(si->format, v, n);
     if ((v = state_line(text, "partial", &n)) != NULL && n < sizeof si->partial)
         memcpy(si->partial, v, n);
+    if ((v = state_line(text, "user", &n)) != NULL && n < sizeof si->user)
+        memcpy(si->user, v, n);
 }
 
 static int load_uidmap(struct mf_apply *a, struct mf_error *err)
@@ -1333,15 +1337,18 @@ out:
 /* Changed Sieve scripts replace the target's; the active link is set. */
 static int do_sieve(struct mf_apply *a, struct mf_error *err)
 {
-    int home, dir;
+    int home = -1, dir;
+    struct mf_error herr;
     if (a->nsieve == 0)
         return 0;
+    mf_err_clear(&herr);
     if (a->c.o->home_tmpl != NULL) {
-        char *path;
-        if (mf_target_expand(a->c.o->home_tmpl, a->user, &path, err) < 0)
-            return -1;
-        home = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        mf_free(path);
+        /* below the template's fixed prefix, no link is followed */
+        if (mf_template_open_dir(a->c.o->home_tmpl, a->user, &home, &herr) < 0) {
+            note(a, "%s; %zu Sieve files skipped", herr.msg, a->nsieve);
+            a->c.st->skipped += a->nsieve;
+            return 0;
+        }
     } else if (a->c.o->home_shared) {
         note(a, "%zu changed Sieve files not written: the mail root's parent is shared by "
                 "several users; give --home TEMPLATE", a->nsieve);

@@ -51,9 +51,11 @@ void mf_apply_free(struct mf_apply **a);
  * delta is being applied. */
 struct mf_target_state_info {
     char archive[33];    /* id of the archive last applied completely */
+    char manifest[65];   /* its manifest hash, or "" */
     char applying[33];   /* id of a delta being applied, or "" */
     char format[8];      /* sdbox or mdbox */
     char partial[256];   /* the mailbox of a one-mailbox restore, or "" */
+    char user[256];      /* the user whose store it is, or "" */
 };
 void mf_state_info(const char *text, struct mf_target_state_info *si);
 

@@ -39,6 +39,27 @@ struct mf_target {
 int mf_target_expand(const char *tmpl, const char *user, char **out, struct mf_error *err) MF_WUR;
 /* Whether the first n bytes of a template differ per user (hold %u or %n). */
 int mf_target_per_user(const char *tmpl, size_t n);
+/* Expands the template for a user into *path_r (the caller frees it) and
+ * checks the parts below the fixed prefix: none empty (a variable that
+ * expands to nothing), "." or "..". Touches no file. */
+int mf_target_check(const char *tmpl, const char *user, char **path_r, struct mf_error *err) MF_WUR;
+/* Opens the directory a template names for a user without following a link
+ * below the fixed prefix. 0 with *fd_r the directory, or -1 when something
+ * on the way does not exist; -1 with err for a link (target), a part that is
+ * not a directory or a bad part (target), or another failure (io). */
+int mf_template_open_dir(const char *tmpl, const char *user, int *fd_r,
+                         struct mf_error *err) MF_WUR;
+/* Opens directory `name` of dirfd (never through a link), creating it with
+ * the owner and mode of own if it is missing. A directory is created under a
+ * temporary name, ".<name>.mailferry-mkdir" in tmpfd (dirfd when -1; another
+ * directory of the same file system where a reader such as Dovecot's mailbox
+ * list does not look), and renamed into place once it has its owner and
+ * mode, so a run killed halfway never leaves one with the wrong owner under
+ * `name` (the next run that creates `name` removes the temporary one). `what`
+ * names it in errors: io when it cannot be created, target when something
+ * else is in the way. Returns the directory's fd, or -1. */
+int mf_mkdir_owned(int dirfd, const char *name, int tmpfd, const struct mf_owner *own,
+                   const char *what, struct mf_error *err) MF_WUR;
 /* Resolves the parent of the user's root (creating missing directories
  * below the fixed prefix with the owner and mode: own for the user's own
  * directories, shared (if not NULL) for those above the template's first

@@ -536,6 +536,8 @@ int cmd_unpack(int argc, char **argv)
     }
     if (nchains > 1 && check_disjoint(readers, nreaders, labels, &err) < 0)
         goto fail;
+    if (mf_unpack_precheck(readers, nreaders, &o, &err) < 0)
+        goto fail;
     later = mf_calloc(nreaders, sizeof *later);
     if (later == NULL) {
         mf_err_nomem(&err);

@@ -228,6 +228,10 @@ static int begin_user(struct run *x, const struct mf_rec_user *u, struct mf_erro
         if (si.format[0] != '\0' && strcmp(si.format, o->layout->name) != 0)
             return mf_err(err, MF_ETARGET, "%s holds a %s store; this unpack writes %s",
                           x->t.path, si.format, o->layout->name);
+        if (si.user[0] != '\0' && strcmp(si.user, x->user) != 0)
+            return mf_err(err, MF_ETARGET, "%s holds the store of user %s, not of %s: the target "
+                                           "template maps both to one directory",
+                          x->t.path, si.user, x->user);
         if (strcmp(si.partial, o->mailbox != NULL ? o->mailbox : "") != 0)
             return mf_err(err, MF_ETARGET,
                           si.partial[0] != '\0'
@@ -451,14 +455,17 @@ static int collect_extra(struct run *x, const struct mf_rec_extra *e, struct mf_
 static int write_sieve(struct run *x, struct staged *u, struct mf_error *err)
 {
     int home = -1, dir = -1, k;
+    struct mf_error herr;
     if (u->nsieve == 0)
         return 0;
+    mf_err_clear(&herr);
     if (x->o->home_tmpl != NULL) {
-        char *path;
-        if (mf_target_expand(x->o->home_tmpl, u->user, &path, err) < 0)
-            return -1;
-        home = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        mf_free(path);
+        /* below the template's fixed prefix, no link is followed */
+        if (mf_template_open_dir(x->o->home_tmpl, u->user, &home, &herr) < 0) {
+            note_user(x, u->user, "%s; %zu Sieve scripts skipped", herr.msg, u->nsieve);
+            x->st->skipped += u->nsieve;
+            return 0;
+        }
     } else if (x->o->home_shared) {
         note_user(x, u->user,
                   "%zu Sieve scripts not written: the mail root's parent is shared by several "
@@ -688,12 +695,13 @@ static int delta_prepass(struct run *x, struct mf_error *err)
 {
     const struct mf_manifest *m = mf_reader_manifest(x->r);
     struct mf_record rec;
-    char id[33], base[33], first[1024] = "";
+    char id[33], base[33], bmh[65], first[1024] = "";
     size_t refused = 0, cap = 0;
     int k, cls = U_SKIP, absent = 0;
     char *user = NULL;
     mf_hex(id, m->archive_id, sizeof m->archive_id);
     mf_hex(base, m->base_id, sizeof m->base_id);
+    mf_hex(bmh, m->base_manifest, MF_HASH_BYTES);
     if (mf_reader_rewind(x->r, err) < 0)
         return -1;
     while ((k = mf_reader_next(x->r, &rec, err)) > 0) {
@@ -710,6 +718,7 @@ static int delta_prepass(struct run *x, struct mf_error *err)
             absent = 0;
             if (selected_user(x->o, rec.u.user.name) && user_name_ok(rec.u.user.name)) {
                 if (mf_target_probe(&t, x->o->tmpl, user, err) < 0) {
+                    mf_target_close(&t);
                     mf_free(user);
                     return -1;
                 }
@@ -719,7 +728,12 @@ static int delta_prepass(struct run *x, struct mf_error *err)
                 } else if (t.state == MF_TARGET_APPLIED) {
                     struct mf_target_state_info si;
                     mf_state_info(t.state_text, &si);
-                    if (si.partial[0] != '\0') {
+                    if (si.user[0] != '\0' && strcmp(si.user, user) != 0) {
+                        if (refused++ == 0)
+                            snprintf(first, sizeof first, "%s holds the store of user %s, not of "
+                                     "%s: the target template maps both to one directory",
+                                     t.path, si.user, user);
+                    } else if (si.partial[0] != '\0') {
                         if (refused++ == 0)
                             snprintf(first, sizeof first, "%s holds only mailbox %s (a --mailbox "
                                      "restore); a delta needs the whole store", t.path, si.partial);
@@ -733,9 +747,18 @@ static int delta_prepass(struct run *x, struct mf_error *err)
                     else if (si.applying[0] == '\0' &&
                              (strcmp(si.archive, id) == 0 || holds_later(x->o, si.archive)))
                         cls = U_CURRENT;
-                    else if (si.applying[0] == '\0' && strcmp(si.archive, base) == 0)
+                    else if (si.applying[0] == '\0' && strcmp(si.archive, base) == 0 &&
+                             strcmp(si.manifest, bmh) == 0)
                         cls = U_APPLY;
-                    else if (refused++ == 0)
+                    else if (si.applying[0] == '\0' && strcmp(si.archive, base) == 0) {
+                        /* the base's id, but not its manifest (spec 14.1, 14.6) */
+                        if (refused++ == 0)
+                            snprintf(first, sizeof first,
+                                     "%s holds archive %s with manifest hash %s, but this delta "
+                                     "(%s) applies to archive %s with manifest hash %s", t.path,
+                                     si.archive, si.manifest[0] != '\0' ? si.manifest : "(none)",
+                                     id, base, bmh);
+                    } else if (refused++ == 0)
                         snprintf(first, sizeof first,
                                  si.applying[0] != '\0'
                                      ? "%s is in the middle of applying delta %s; run that "
@@ -816,6 +839,7 @@ static int merge_class(struct run *x, const struct mf_rec_user *u, struct mf_err
         return U_NEW;   /* refused by the normal path with its message */
     }
     if (mf_target_probe(&t, x->o->tmpl, name, err) < 0) {
+        mf_target_close(&t);
         mf_free(name);
         return -1;
     }
@@ -841,6 +865,7 @@ static int begin_apply(struct run *x, const struct mf_rec_user *u, int resume, i
     memset(&t, 0, sizeof t);
     t.parentfd = t.stagefd = -1;
     if (mf_target_open(&t, x->o->tmpl, name, &own, &x->o->shared, err) < 0) {
+        mf_target_close(&t);
         mf_free(name);
         return -1;
     }
@@ -853,6 +878,134 @@ static int begin_apply(struct run *x, const struct mf_rec_user *u, int resume, i
     mf_target_close(&t);
     mf_free(name);
     return r;
+}
+
+/* ---- the checks made before anything is written ---- */
+
+struct user_path {
+    char *path;     /* the expanded target template */
+    char *name;
+};
+
+static int cmp_user_path(const void *a, const void *b)
+{
+    const struct user_path *x = a, *y = b;
+    int c = strcmp(x->path, y->path);
+    return c != 0 ? c : strcmp(x->name, y->name);
+}
+
+/* Whether a string has a byte that would end or forge a dbox metadata line. */
+static int has_control(struct mf_str s)
+{
+    for (size_t i = 0; i < s.n; i++)
+        if ((unsigned char)s.p[i] < 0x20 || (unsigned char)s.p[i] == 0x7f)
+            return 1;
+    return 0;
+}
+
+/* A user's home (--home) is refused when a link is on its way. */
+static int check_home(const struct mf_unpack_opts *o, const char *user, struct mf_error *err)
+{
+    int fd;
+    if (mf_template_open_dir(o->home_tmpl, user, &fd, err) < 0)
+        return mf_err_ctx(err, "user %s: home (--home)", user);
+    if (fd >= 0)
+        close(fd);
+    return 0;
+}
+
+int mf_unpack_precheck(struct mf_reader **readers, size_t n, const struct mf_unpack_opts *o,
+                       struct mf_error *err)
+{
+    struct user_path *v = NULL;
+    size_t nv = 0, cap = 0;
+    int rc = -1, k = 0, per_user = mf_target_per_user(o->tmpl, strlen(o->tmpl));
+    for (size_t i = 0; i < n; i++) {
+        struct mf_record rec;
+        char *user = NULL;
+        int selected = 0, sieve = 0;
+        if (mf_reader_rewind(readers[i], err) < 0)
+            goto out;
+        while ((k = mf_reader_next(readers[i], &rec, err)) > 0) {
+            if (rec.type == MF_REC_USER) {
+                mf_free(user);
+                user = mf_strndup(rec.u.user.name.p, rec.u.user.name.n);
+                if (user == NULL) {
+                    k = mf_err_nomem(err);
+                    break;
+                }
+                selected = selected_user(o, rec.u.user.name);
+                sieve = 0;
+                if (!selected)
+                    continue;
+                if (!user_name_ok(rec.u.user.name)) {
+                    k = mf_err(err, MF_ECORRUPT, "user name %s cannot name a directory", user);
+                    break;
+                }
+                if (nv == cap) {
+                    size_t nc = cap == 0 ? 64 : cap * 2;
+                    struct user_path *nw = mf_realloc(v, nc * sizeof *nw);
+                    if (nw == NULL) {
+                        k = mf_err_nomem(err);
+                        break;
+                    }
+                    v = nw;
+                    cap = nc;
+                }
+                if (mf_target_check(o->tmpl, user, &v[nv].path, err) < 0) {
+                    k = -1;
+                    break;
+                }
+                if ((v[nv].name = mf_strdup(user)) == NULL) {
+                    mf_free(v[nv].path);
+                    k = mf_err_nomem(err);
+                    break;
+                }
+                nv++;
+            } else if (rec.type == MF_REC_EXTRA && selected &&
+                       (rec.u.extra.role == MF_EXTRA_SIEVE_SCRIPT ||
+                        rec.u.extra.role == MF_EXTRA_SIEVE_ACTIVE)) {
+                sieve = 1;
+            } else if (rec.type == MF_REC_USER_END && selected && sieve && !o->no_sieve &&
+                       o->home_tmpl != NULL) {
+                if (check_home(o, user, err) < 0) {
+                    k = -1;
+                    break;
+                }
+            } else if (rec.type == MF_REC_MESSAGE) {
+                /* both become lines of the dbox metadata block */
+                const struct mf_rec_message *m = &rec.u.message;
+                if (has_control(m->guid) || has_control(m->pop3_uidl)) {
+                    k = mf_err(err, MF_ECORRUPT, "user %s: message uid %u: its %s has a control "
+                                                 "character", user != NULL ? user : "?", m->uid,
+                               has_control(m->guid) ? "GUID" : "POP3 UIDL");
+                    break;
+                }
+            }
+        }
+        mf_free(user);
+        if (k < 0 || mf_reader_rewind(readers[i], err) < 0)
+            goto out;
+    }
+    /* two user names the template maps to one directory: the second would
+     * take or overwrite the first one's store */
+    if (nv > 1)
+        qsort(v, nv, sizeof *v, cmp_user_path);
+    for (size_t i = 1; per_user && i < nv; i++)
+        if (strcmp(v[i - 1].path, v[i].path) == 0 && strcmp(v[i - 1].name, v[i].name) != 0) {
+            mf_err(err, MF_EUSAGE, "users %s and %s both have the target %s: the template %s "
+                                   "does not tell them apart; nothing was written",
+                   v[i - 1].name, v[i].name, v[i].path, o->tmpl);
+            goto out;
+        }
+    rc = 0;
+out:
+    for (size_t i = 0; i < nv; i++) {
+        mf_free(v[i].path);
+        mf_free(v[i].name);
+    }
+    mf_free(v);
+    return rc;
 }
 
 int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_progress_fn progress,

@@ -50,6 +50,14 @@ typedef void (*mf_unpack_progress_fn)(void *ctx, const struct mf_unpack_stats *s
 /* A remark for the operator: a translated name, a skipped script, ... */
 typedef void (*mf_unpack_note_fn)(void *ctx, const char *user, const char *msg);
 
+/* What is checked before anything is written, over every archive given:
+ * each selected user's name and target path (no empty, . or .. part; no two
+ * user names mapped to one directory by the template), with --home each home
+ * that gets Sieve scripts (no link below the template's fixed prefix), and
+ * every message GUID and POP3 UIDL (no control character: they become dbox
+ * metadata lines). */
+int mf_unpack_precheck(struct mf_reader **readers, size_t n, const struct mf_unpack_opts *o,
+                       struct mf_error *err) MF_WUR;
 int mf_unpack(struct mf_reader *r, const struct mf_unpack_opts *o, mf_unpack_progress_fn progress,
               mf_unpack_note_fn note, void *ctx, struct mf_unpack_stats *st,
               struct mf_error *err) MF_WUR;
