@@ -2,6 +2,7 @@
  * The order of checks lives here and only here (spec/FORMAT.md,
  * "Validation order"). */
 #include "archive_read.h"
+#include "blobcheck.h"
 #include "container.h"
 #include "encrypt.h"
 #include "frame.h"
@@ -22,6 +23,7 @@
 #define INDEX_MEMBER_MAX (MF_INDEX_SEGMENT_MAX + (1u << 20))
 #define FRAME_CACHE_BUDGET (48u * 1024 * 1024)
 #define EMIT_WINDOW (32u * 1024 * 1024)  /* bytes of a message assembled at once */
+#define CHECKED_BUDGET (64u * 1024 * 1024) /* the table of blobs already checked */
 
 struct member_pos {
     uint64_t off;  /* data offset in the source of input `in` */
@@ -70,6 +72,9 @@ struct mf_reader {
     mf_chain_fn chain;
     void *chain_ctx;
     uint8_t *chainbuf;   /* one blob read through `chain` */
+    /* blobs whose bytes this reader hashed (frame references only), so that
+     * a blob referenced again needs no hashing */
+    struct mf_blobcheck *checked;
 };
 
 static int load_member(struct mf_tar_reader *t, const char *name, uint64_t size, size_t max,
@@ -632,7 +637,8 @@ int mf_reader_open_volumes(struct mf_reader **r_r, const char *const *paths, siz
     r->dctx = mf_frame_dctx_new(MF_SEGMENT_WINDOWLOG_MAX);
     r->cache = mf_frame_cache_new(FRAME_CACHE_BUDGET);
     r->cbuf = mf_malloc(MF_FRAME_CSIZE_MAX + MF_SEAL_TAG_BYTES);
-    if (r->dctx == NULL || r->cache == NULL || r->cbuf == NULL) {
+    r->checked = mf_blobcheck_new(CHECKED_BUDGET);
+    if (r->dctx == NULL || r->cache == NULL || r->cbuf == NULL || r->checked == NULL) {
         mf_reader_free(&r);
         return mf_err_nomem(err);
     }
@@ -860,13 +866,32 @@ static const uint8_t *ref_bytes(struct mf_reader *r, const struct mf_blobref *re
     return f + ref->offset;
 }
 
+/* The id of a frame reference whose bytes this reader already hashed (and,
+ * when the reference carries an id, found equal to it), or NULL: the bytes
+ * must then be hashed. Chain references are never in the table. */
+static const uint8_t *checked_id(const struct mf_reader *r, const struct mf_blobref *ref)
+{
+    const uint8_t *id;
+    if (ref->loc != MF_LOC_FRAME || ref->len > MF_BLOB_MAX)
+        return NULL;
+    id = mf_blobcheck_get(r->checked, ref->frame, ref->offset, (uint32_t)ref->len);
+    if (id != NULL && (ref->flags & MF_REF_HAS_ID) && sodium_memcmp(id, ref->id, MF_HASH_BYTES) != 0)
+        return NULL;  /* hashed again, so the mismatch is named as before */
+    return id;
+}
+
 /* One reference's bytes, checked against its blob id, added to the message
- * hash and handed to the sink. */
-static int emit_one(const struct mf_blobref *ref, const uint8_t *b, struct mf_hasher *h,
-                    mf_sink_fn sink, void *ctx, struct mf_error *err)
+ * hash and handed to the sink. `known` is its id from the table of checked
+ * blobs, or NULL; b may be NULL when known is set and there is no sink. */
+static int emit_one(struct mf_reader *r, const struct mf_blobref *ref, const uint8_t *b,
+                    const uint8_t *known, struct mf_hasher *h, mf_sink_fn sink, void *ctx,
+                    struct mf_error *err)
 {
     uint8_t id[MF_HASH_BYTES];
-    if (h != NULL || (ref->flags & MF_REF_HAS_ID)) {
+    if (known != NULL) {
+        if (h != NULL)
+            mf_message_hash_add(h, known, ref->len);
+    } else if (h != NULL || (ref->flags & MF_REF_HAS_ID)) {
         mf_hash(MF_HK_BLOB, id, b, (size_t)ref->len);
         if ((ref->flags & MF_REF_HAS_ID) && sodium_memcmp(id, ref->id, MF_HASH_BYTES) != 0) {
             if (ref->loc == MF_LOC_CHAIN)
@@ -875,6 +900,9 @@ static int emit_one(const struct mf_blobref *ref, const uint8_t *b, struct mf_ha
                               ref->chain_uid, (unsigned long long)ref->chain_offset);
             return mf_err(err, MF_ECORRUPT, "blob in frame %u does not match its id", ref->frame);
         }
+        /* these bytes, from a frame checked against its hash, give this id */
+        if (ref->loc == MF_LOC_FRAME)
+            (void)mf_blobcheck_put(r->checked, ref->frame, ref->offset, (uint32_t)ref->len, id);
         if (h != NULL)
             mf_message_hash_add(h, id, ref->len);
     }
@@ -898,14 +926,16 @@ static int cmp_place(const void *a, const void *b)
 }
 
 /* Would reading refs[0..n) in order make the frame cache thrash? True when the
- * distinct frames they touch do not fit in it together. `pl` is scratch of n. */
+ * distinct frames they touch do not fit in it together. `pl` is scratch of n.
+ * Without a sink, references already checked are not read. */
 static int would_thrash(const struct mf_reader *r, const struct mf_blobref *refs, uint32_t n,
-                        struct ref_place *pl)
+                        int bytes_needed, struct ref_place *pl)
 {
     uint64_t bytes = 0;
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; i++)
-        if (refs[i].loc == MF_LOC_FRAME && refs[i].frame < r->nframes)
+        if (refs[i].loc == MF_LOC_FRAME && refs[i].frame < r->nframes &&
+            (bytes_needed || checked_id(r, &refs[i]) == NULL))
             pl[k++].frame = refs[i].frame;
     if (k <= 1)
         return 0;
@@ -936,7 +966,10 @@ static int emit_assembled(struct mf_reader *r, const struct mf_blobref *refs, ui
     }
     qsort(pl, n, sizeof *pl, cmp_place);
     for (uint32_t k = 0; k < n && rc == 0; k++) {
-        const uint8_t *b = ref_bytes(r, &refs[pl[k].i], err);
+        const uint8_t *b;
+        if (sink == NULL && checked_id(r, &refs[pl[k].i]) != NULL)
+            continue;
+        b = ref_bytes(r, &refs[pl[k].i], err);
         if (b == NULL)
             rc = -1;
         else
@@ -944,7 +977,7 @@ static int emit_assembled(struct mf_reader *r, const struct mf_blobref *refs, ui
     }
     at = 0;
     for (uint32_t i = 0; i < n && rc == 0; i++) {
-        rc = emit_one(&refs[i], buf + at, h, sink, ctx, err);
+        rc = emit_one(r, &refs[i], buf + at, checked_id(r, &refs[i]), h, sink, ctx, err);
         at += refs[i].len;
     }
     mf_free(buf);
@@ -983,15 +1016,19 @@ int mf_reader_emit(struct mf_reader *r, const struct mf_blobref *refs, uint32_t 
         }
         if (n > 1 && pl == NULL && (pl = mf_calloc(nrefs, sizeof *pl)) == NULL)
             return mf_err_nomem(err);
-        if (n > 1 && would_thrash(r, refs + i, n, pl)) {
+        if (n > 1 && would_thrash(r, refs + i, n, sink != NULL, pl)) {
             rc = emit_assembled(r, refs + i, n, bytes, pl, hash != NULL ? &h : NULL, sink, ctx,
                                 err);
         } else {
             for (uint32_t k = 0; k < n && rc == 0; k++) {
-                const uint8_t *b = ref_bytes(r, &refs[i + k], err);
-                rc = b == NULL ? -1
-                               : emit_one(&refs[i + k], b, hash != NULL ? &h : NULL, sink, ctx,
-                                          err);
+                const uint8_t *known = checked_id(r, &refs[i + k]);
+                const uint8_t *b = NULL;
+                /* a checked blob is read only to be handed on */
+                if ((known == NULL || sink != NULL) && (b = ref_bytes(r, &refs[i + k], err)) == NULL)
+                    rc = -1;
+                else
+                    rc = emit_one(r, &refs[i + k], b, known, hash != NULL ? &h : NULL, sink, ctx,
+                                  err);
             }
         }
         if (rc < 0) {
@@ -1085,5 +1122,6 @@ void mf_reader_free(struct mf_reader **rp)
     mf_frame_cache_free(&r->cache);
     mf_free(r->cbuf);
     mf_free(r->chainbuf);
+    mf_blobcheck_free(&r->checked);
     mf_free(r);
 }
