@@ -105,8 +105,8 @@ int mf_blobcheck_put(struct mf_blobcheck *t, uint32_t frame, uint32_t offset, ui
         if (e->len != 0)
             return memcmp(e->id, id, MF_HASH_BYTES) == 0 ? 1 : -1;
     }
-    /* at most half the slots in use */
-    if ((t->count + 1) * 2 > t->cap && !grow(t))
+    /* at most three quarters of the slots in use */
+    if ((t->count + 1) * 4 > t->cap * 3 && !grow(t))
         return 0;
     e = find(t, frame, offset, len);
     e->frame = frame;
