@@ -2,6 +2,7 @@
  * The order of checks lives here and only here (spec/FORMAT.md,
  * "Validation order"). */
 #include "archive_read.h"
+#include "blobcheck.h"
 #include "container.h"
 #include "encrypt.h"
 #include "frame.h"
@@ -10,9 +11,11 @@
 #include "hash.h"
 #include "index_check.h"
 #include "mem.h"
+#include "pool.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,6 +25,8 @@
 #define INDEX_MEMBER_MAX (MF_INDEX_SEGMENT_MAX + (1u << 20))
 #define FRAME_CACHE_BUDGET (48u * 1024 * 1024)
 #define EMIT_WINDOW (32u * 1024 * 1024)  /* bytes of a message assembled at once */
+#define CHECKED_BUDGET (64u * 1024 * 1024) /* the table of blobs already checked */
+#define PRECHECK_ROUND (256u * 1024)       /* distinct blobs gathered per round */
 
 struct member_pos {
     uint64_t off;  /* data offset in the source of input `in` */
@@ -70,6 +75,9 @@ struct mf_reader {
     mf_chain_fn chain;
     void *chain_ctx;
     uint8_t *chainbuf;   /* one blob read through `chain` */
+    /* blobs whose bytes this reader hashed (frame references only), so that
+     * a blob referenced again needs no hashing */
+    struct mf_blobcheck *checked;
 };
 
 static int load_member(struct mf_tar_reader *t, const char *name, uint64_t size, size_t max,
@@ -632,7 +640,8 @@ int mf_reader_open_volumes(struct mf_reader **r_r, const char *const *paths, siz
     r->dctx = mf_frame_dctx_new(MF_SEGMENT_WINDOWLOG_MAX);
     r->cache = mf_frame_cache_new(FRAME_CACHE_BUDGET);
     r->cbuf = mf_malloc(MF_FRAME_CSIZE_MAX + MF_SEAL_TAG_BYTES);
-    if (r->dctx == NULL || r->cache == NULL || r->cbuf == NULL) {
+    r->checked = mf_blobcheck_new(CHECKED_BUDGET);
+    if (r->dctx == NULL || r->cache == NULL || r->cbuf == NULL || r->checked == NULL) {
         mf_reader_free(&r);
         return mf_err_nomem(err);
     }
@@ -860,13 +869,32 @@ static const uint8_t *ref_bytes(struct mf_reader *r, const struct mf_blobref *re
     return f + ref->offset;
 }
 
+/* The id of a frame reference whose bytes this reader already hashed (and,
+ * when the reference carries an id, found equal to it), or NULL: the bytes
+ * must then be hashed. Chain references are never in the table. */
+static const uint8_t *checked_id(const struct mf_reader *r, const struct mf_blobref *ref)
+{
+    const uint8_t *id;
+    if (ref->loc != MF_LOC_FRAME || ref->len > MF_BLOB_MAX)
+        return NULL;
+    id = mf_blobcheck_get(r->checked, ref->frame, ref->offset, (uint32_t)ref->len);
+    if (id != NULL && (ref->flags & MF_REF_HAS_ID) && sodium_memcmp(id, ref->id, MF_HASH_BYTES) != 0)
+        return NULL;  /* hashed again, so the mismatch is named as before */
+    return id;
+}
+
 /* One reference's bytes, checked against its blob id, added to the message
- * hash and handed to the sink. */
-static int emit_one(const struct mf_blobref *ref, const uint8_t *b, struct mf_hasher *h,
-                    mf_sink_fn sink, void *ctx, struct mf_error *err)
+ * hash and handed to the sink. `known` is its id from the table of checked
+ * blobs, or NULL; b may be NULL when known is set and there is no sink. */
+static int emit_one(struct mf_reader *r, const struct mf_blobref *ref, const uint8_t *b,
+                    const uint8_t *known, struct mf_hasher *h, mf_sink_fn sink, void *ctx,
+                    struct mf_error *err)
 {
     uint8_t id[MF_HASH_BYTES];
-    if (h != NULL || (ref->flags & MF_REF_HAS_ID)) {
+    if (known != NULL) {
+        if (h != NULL)
+            mf_message_hash_add(h, known, ref->len);
+    } else if (h != NULL || (ref->flags & MF_REF_HAS_ID)) {
         mf_hash(MF_HK_BLOB, id, b, (size_t)ref->len);
         if ((ref->flags & MF_REF_HAS_ID) && sodium_memcmp(id, ref->id, MF_HASH_BYTES) != 0) {
             if (ref->loc == MF_LOC_CHAIN)
@@ -875,6 +903,9 @@ static int emit_one(const struct mf_blobref *ref, const uint8_t *b, struct mf_ha
                               ref->chain_uid, (unsigned long long)ref->chain_offset);
             return mf_err(err, MF_ECORRUPT, "blob in frame %u does not match its id", ref->frame);
         }
+        /* these bytes, from a frame checked against its hash, give this id */
+        if (ref->loc == MF_LOC_FRAME)
+            (void)mf_blobcheck_put(r->checked, ref->frame, ref->offset, (uint32_t)ref->len, id);
         if (h != NULL)
             mf_message_hash_add(h, id, ref->len);
     }
@@ -898,14 +929,16 @@ static int cmp_place(const void *a, const void *b)
 }
 
 /* Would reading refs[0..n) in order make the frame cache thrash? True when the
- * distinct frames they touch do not fit in it together. `pl` is scratch of n. */
+ * distinct frames they touch do not fit in it together. `pl` is scratch of n.
+ * Without a sink, references already checked are not read. */
 static int would_thrash(const struct mf_reader *r, const struct mf_blobref *refs, uint32_t n,
-                        struct ref_place *pl)
+                        int bytes_needed, struct ref_place *pl)
 {
     uint64_t bytes = 0;
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; i++)
-        if (refs[i].loc == MF_LOC_FRAME && refs[i].frame < r->nframes)
+        if (refs[i].loc == MF_LOC_FRAME && refs[i].frame < r->nframes &&
+            (bytes_needed || checked_id(r, &refs[i]) == NULL))
             pl[k++].frame = refs[i].frame;
     if (k <= 1)
         return 0;
@@ -936,7 +969,10 @@ static int emit_assembled(struct mf_reader *r, const struct mf_blobref *refs, ui
     }
     qsort(pl, n, sizeof *pl, cmp_place);
     for (uint32_t k = 0; k < n && rc == 0; k++) {
-        const uint8_t *b = ref_bytes(r, &refs[pl[k].i], err);
+        const uint8_t *b;
+        if (sink == NULL && checked_id(r, &refs[pl[k].i]) != NULL)
+            continue;
+        b = ref_bytes(r, &refs[pl[k].i], err);
         if (b == NULL)
             rc = -1;
         else
@@ -944,7 +980,7 @@ static int emit_assembled(struct mf_reader *r, const struct mf_blobref *refs, ui
     }
     at = 0;
     for (uint32_t i = 0; i < n && rc == 0; i++) {
-        rc = emit_one(&refs[i], buf + at, h, sink, ctx, err);
+        rc = emit_one(r, &refs[i], buf + at, checked_id(r, &refs[i]), h, sink, ctx, err);
         at += refs[i].len;
     }
     mf_free(buf);
@@ -983,15 +1019,19 @@ int mf_reader_emit(struct mf_reader *r, const struct mf_blobref *refs, uint32_t 
         }
         if (n > 1 && pl == NULL && (pl = mf_calloc(nrefs, sizeof *pl)) == NULL)
             return mf_err_nomem(err);
-        if (n > 1 && would_thrash(r, refs + i, n, pl)) {
+        if (n > 1 && would_thrash(r, refs + i, n, sink != NULL, pl)) {
             rc = emit_assembled(r, refs + i, n, bytes, pl, hash != NULL ? &h : NULL, sink, ctx,
                                 err);
         } else {
             for (uint32_t k = 0; k < n && rc == 0; k++) {
-                const uint8_t *b = ref_bytes(r, &refs[i + k], err);
-                rc = b == NULL ? -1
-                               : emit_one(&refs[i + k], b, hash != NULL ? &h : NULL, sink, ctx,
-                                          err);
+                const uint8_t *known = checked_id(r, &refs[i + k]);
+                const uint8_t *b = NULL;
+                /* a checked blob is read only to be handed on */
+                if ((known == NULL || sink != NULL) && (b = ref_bytes(r, &refs[i + k], err)) == NULL)
+                    rc = -1;
+                else
+                    rc = emit_one(r, &refs[i + k], b, known, hash != NULL ? &h : NULL, sink, ctx,
+                                  err);
             }
         }
         if (rc < 0) {
@@ -1021,14 +1061,228 @@ static int has_chain_ref(const struct mf_blobref *refs, uint32_t n)
     return 0;
 }
 
+/* Checking ahead, for verify: the blobs the index refers to are gathered
+ * (each place once), and the frames that hold them are read, authenticated,
+ * checked against their hashes, decoded and their blobs hashed on worker
+ * threads, frame after frame in archive order. What comes out goes into the
+ * table of checked blobs: each place with the id its bytes hash to. Nothing
+ * here decides or reports anything: a frame that fails is left out, and the
+ * walk over the records that follows reads it again the ordinary way and
+ * names what is wrong with it, at the first message that uses it, as without
+ * this step. */
+struct place {
+    uint32_t frame, offset, len;
+};
+
+struct precheck_job {
+    struct mf_reader *r;
+    uint32_t frame;
+    const struct place *p;        /* the places in this frame */
+    size_t n;
+    uint8_t (*ids)[MF_HASH_BYTES];  /* out: the id of each */
+    int ok;
+    /* the slot's own buffers */
+    uint8_t *cbuf, *raw;
+    ZSTD_DCtx *dctx;
+};
+
+static void precheck_frame(void *arg)
+{
+    struct precheck_job *j = arg;
+    struct mf_reader *r = j->r;
+    const struct mf_frame_loc *f = &r->frames[j->frame];
+    size_t m = r->m.nindex + f->pack;
+    size_t stored = f->csize + (r->key != NULL ? MF_SEAL_TAG_BYTES : 0);
+    uint8_t h[MF_HASH_BYTES];
+    struct mf_error e;
+    j->ok = 0;
+    if (mf_pread_all(r->in[r->pos[m].in].src, j->cbuf, stored, r->pos[m].off + f->offset,
+                     r->m.members[m].name, &e) < 0)
+        return;
+    if (r->key != NULL && mf_unseal(r->key, r->m.archive_id, MF_SEAL_FRAME, j->frame, j->cbuf,
+                                    stored, j->cbuf, &e) < 0)
+        return;
+    mf_hash(MF_HK_FRAME, h, j->cbuf, f->csize);
+    if (sodium_memcmp(h, f->hash, MF_HASH_BYTES) != 0)
+        return;
+    if (mf_frame_decompress(j->dctx, j->cbuf, f->csize, j->raw, f->rsize, &e) < 0)
+        return;
+    for (size_t i = 0; i < j->n; i++)
+        mf_hash(MF_HK_BLOB, j->ids[i], j->raw + j->p[i].offset, j->p[i].len);
+    j->ok = 1;
+}
+
+static int cmp_places(const void *a, const void *b)
+{
+    const struct place *x = a, *y = b;
+    if (x->frame != y->frame)
+        return x->frame < y->frame ? -1 : 1;
+    if (x->offset != y->offset)
+        return x->offset < y->offset ? -1 : 1;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+static size_t unique_places(struct place *p, size_t n)
+{
+    size_t k = 0;
+    if (n == 0)
+        return 0;
+    qsort(p, n, sizeof *p, cmp_places);
+    for (size_t i = 1; i < n; i++)
+        if (cmp_places(&p[k], &p[i]) != 0)
+            p[++k] = p[i];
+    return k + 1;
+}
+
+/* Adds the frame references of refs not yet in the table; 0 when the list is
+ * full (then it is sorted and without repeats). */
+static int gather(struct mf_reader *r, const struct mf_blobref *refs, uint32_t nrefs,
+                  struct place *p, size_t *n, size_t cap)
+{
+    for (uint32_t i = 0; i < nrefs; i++) {
+        const struct mf_blobref *ref = &refs[i];
+        if (ref->loc != MF_LOC_FRAME || ref->len == 0 || ref->len > MF_BLOB_MAX ||
+            ref->frame >= r->nframes ||
+            (uint64_t)ref->offset + ref->len > r->frames[ref->frame].rsize ||
+            mf_blobcheck_get(r->checked, ref->frame, ref->offset, (uint32_t)ref->len) != NULL)
+            continue;
+        if (*n == 2 * cap) {
+            *n = unique_places(p, *n);
+            if (*n >= cap)
+                return 0;
+        }
+        p[*n].frame = ref->frame;
+        p[*n].offset = ref->offset;
+        p[*n].len = (uint32_t)ref->len;
+        (*n)++;
+    }
+    return 1;
+}
+
+/* Checks p[0..n) (sorted, no repeats) frame by frame on the pool and enters
+ * what checks out into the table. 0 when the table took all of it. */
+static int precheck_places(struct mf_reader *r, struct mf_pool *pool, struct precheck_job *slots,
+                           size_t nslots, const struct place *p, size_t n,
+                           uint8_t (*ids)[MF_HASH_BYTES], uint64_t *checked_bytes,
+                           uint64_t total_bytes, void (*progress)(void *, uint64_t, uint64_t),
+                           void *ctx)
+{
+    size_t i = 0, next_slot = 0;
+    int full = 0;
+    while (i < n || mf_pool_pending(pool) > 0) {
+        if (i < n && !full && !mf_pool_full(pool)) {
+            struct precheck_job *j = &slots[next_slot];
+            size_t k = i;
+            next_slot = (next_slot + 1) % nslots;
+            while (k < n && p[k].frame == p[i].frame)
+                k++;
+            j->frame = p[i].frame;
+            j->p = p + i;
+            j->n = k - i;
+            j->ids = ids + i;
+            i = k;
+            mf_pool_submit(pool, precheck_frame, j);
+            continue;
+        }
+        struct precheck_job *j = mf_pool_collect(pool);
+        if (j == NULL)
+            break;
+        if (j->ok && !full)
+            for (size_t k = 0; k < j->n; k++) {
+                if (mf_blobcheck_put(r->checked, j->frame, j->p[k].offset, j->p[k].len,
+                                     j->ids[k]) == 0) {
+                    full = 1;   /* the rest is hashed during the walk */
+                    break;
+                }
+                *checked_bytes += j->p[k].len;
+            }
+        if (progress != NULL && total_bytes > 0 && *checked_bytes <= total_bytes)
+            progress(ctx, (uint64_t)((double)(r->header.message_bytes / 2) *
+                                     (double)*checked_bytes / (double)total_bytes),
+                     r->header.message_bytes);
+    }
+    return full ? -1 : 0;
+}
+
+/* The whole step: rounds of at most PRECHECK_ROUND places, gathered in index
+ * order. Out of memory, it checks less or nothing: the walk hashes the rest.
+ * Progress goes up to half the message bytes; returns how far it went. */
+static uint64_t precheck(struct mf_reader *r, void (*progress)(void *, uint64_t, uint64_t),
+                         void *ctx)
+{
+    struct mf_pool *pool = NULL;
+    struct precheck_job *slots = NULL;
+    struct place *p = NULL;
+    uint8_t (*ids)[MF_HASH_BYTES] = NULL;
+    struct mf_record rec;
+    struct mf_error e;
+    size_t nslots, n = 0;
+    int nthreads = mf_cpu_count(), k = 1;
+    uint64_t checked_bytes = 0;
+
+    if (r->index_only || r->nframes == 0 || mf_reader_rewind(r, &e) < 0)
+        return 0;
+    nslots = (size_t)nthreads + 2;
+    slots = mf_calloc(nslots, sizeof *slots);
+    p = mf_calloc(2 * (size_t)PRECHECK_ROUND, sizeof *p);
+    ids = mf_calloc(2 * (size_t)PRECHECK_ROUND, sizeof *ids);
+    if (slots == NULL || p == NULL || ids == NULL)
+        goto out;
+    for (size_t i = 0; i < nslots; i++) {
+        slots[i].r = r;
+        slots[i].cbuf = mf_malloc(MF_FRAME_CSIZE_MAX + MF_SEAL_TAG_BYTES);
+        slots[i].raw = mf_malloc(MF_FRAME_RAW_MAX);
+        slots[i].dctx = mf_frame_dctx_new(MF_FRAME_WINDOWLOG_MAX);
+        if (slots[i].cbuf == NULL || slots[i].raw == NULL || slots[i].dctx == NULL)
+            goto out;
+    }
+    if (mf_pool_create(&pool, nthreads, nslots, &e) < 0)
+        goto out;
+    while (k > 0) {
+        int room = 1;
+        while (room && (k = mf_reader_next(r, &rec, &e)) > 0) {
+            if (rec.type == MF_REC_MESSAGE)
+                room = gather(r, rec.u.message.refs, rec.u.message.nrefs, p, &n,
+                              PRECHECK_ROUND);
+            else if (rec.type == MF_REC_EXTRA)
+                room = gather(r, rec.u.extra.refs, rec.u.extra.nrefs, p, &n, PRECHECK_ROUND);
+        }
+        if (k < 0)
+            break;   /* the walk will say what is wrong */
+        n = unique_places(p, n);
+        if (precheck_places(r, pool, slots, nslots, p, n, ids, &checked_bytes,
+                            r->header.blob_bytes, progress, ctx) < 0)
+            break;
+        n = 0;
+    }
+out:
+    mf_pool_destroy(&pool);
+    for (size_t i = 0; slots != NULL && i < nslots; i++) {
+        mf_free(slots[i].cbuf);
+        mf_free(slots[i].raw);
+        if (slots[i].dctx != NULL)
+            mf_frame_dctx_free(slots[i].dctx);
+    }
+    mf_free(slots);
+    mf_free(p);
+    mf_free(ids);
+    if (checked_bytes > r->header.blob_bytes || r->header.blob_bytes == 0)
+        return 0;
+    return (uint64_t)((double)(r->header.message_bytes / 2) * (double)checked_bytes /
+                      (double)r->header.blob_bytes);
+}
+
 int mf_reader_verify_content(struct mf_reader *r, void (*progress)(void *, uint64_t, uint64_t),
                              void *ctx, uint64_t *skipped, struct mf_error *err)
 {
     struct mf_record rec;
-    uint64_t done = 0, n = 0;
+    uint64_t done = 0, n = 0, base, total = r->header.message_bytes;
     int k;
     if (skipped != NULL)
         *skipped = 0;
+    if (r->container_only)
+        return mf_err(err, MF_EUSAGE, "the index cannot be read: %s", r->why);
+    base = precheck(r, progress, ctx);
     if (mf_reader_rewind(r, err) < 0)
         return -1;
     while ((k = mf_reader_next(r, &rec, err)) > 0) {
@@ -1048,8 +1302,9 @@ int mf_reader_verify_content(struct mf_reader *r, void (*progress)(void *, uint6
             if (mf_reader_emit(r, m->refs, m->nrefs, m->size, m->hash, NULL, NULL, err) < 0)
                 return mf_err_ctx(err, "message uid %u", m->uid);
             done += m->size;
-            if (progress != NULL && (++n & 255) == 0)
-                progress(ctx, done, r->header.message_bytes);
+            if (progress != NULL && (++n & 255) == 0 && done <= total)
+                progress(ctx, base + (uint64_t)((double)(total - base) * (double)done /
+                                                (double)total), total);
         } else if (rec.type == MF_REC_EXTRA) {
             const struct mf_rec_extra *x = &rec.u.extra;
             if (mf_reader_emit(r, x->refs, x->nrefs, x->size, NULL, NULL, NULL, err) < 0)
@@ -1057,7 +1312,7 @@ int mf_reader_verify_content(struct mf_reader *r, void (*progress)(void *, uint6
         }
     }
     if (progress != NULL)
-        progress(ctx, done, r->header.message_bytes);
+        progress(ctx, done, total);
     return k < 0 ? -1 : 0;
 }
 
@@ -1085,5 +1340,6 @@ void mf_reader_free(struct mf_reader **rp)
     mf_frame_cache_free(&r->cache);
     mf_free(r->cbuf);
     mf_free(r->chainbuf);
+    mf_blobcheck_free(&r->checked);
     mf_free(r);
 }
