@@ -161,7 +161,6 @@ int cli_load_seckeys(char **paths, size_t n, struct mf_seckey ***keys_r, struct 
         return mf_err_nomem(err);
     for (size_t i = 0; i < n; i++)
         if (mf_seckey_load(paths[i], cli_password, NULL, &keys[i], err) < 0) {
-            mf_err_ctx(err, "secret key %s", paths[i]);
             cli_free_seckeys(keys, n);
             return -1;
         }

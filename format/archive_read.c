@@ -360,8 +360,9 @@ static int open_input(struct mf_reader *r, struct input *in, const char *path,
         in->fd = STDIN_FILENO;
     } else {
         in->fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (in->fd < 0)
-            return mf_err_sys(err, MF_EIO, errno, "%s", path);
+        if (in->fd < 0)   /* the caller names the archive; a volume is named here */
+            return r->nin > 1 ? mf_err_sys(err, MF_EIO, errno, "%s", path)
+                              : mf_err_sys(err, MF_EIO, errno, "cannot open");
         in->own = 1;
     }
     if (fstat(in->fd, &st) < 0 || !S_ISREG(st.st_mode)) {

@@ -487,10 +487,8 @@ int cmd_pack(int argc, char **argv)
         ro.tmpdir = wo.tmpdir;
         /* an encrypted base opens with -k, or with the signing key, which the
          * writer always makes a recipient */
-        if (dkey != NULL && mf_seckey_load(dkey, cli_password, NULL, &dk, &err) < 0) {
-            mf_err_ctx(&err, "secret key %s", dkey);
+        if (dkey != NULL && mf_seckey_load(dkey, cli_password, NULL, &dk, &err) < 0)
             goto fail;
-        }
         dks[ndks++] = sk;
         if (dk != NULL)
             dks[ndks++] = dk;

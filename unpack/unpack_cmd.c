@@ -322,6 +322,14 @@ out:
     return rc;
 }
 
+/* A usage error while the option arrays are held. */
+static int usage_free(char **pubs, char **secs, const char *msg)
+{
+    mf_free(pubs);
+    mf_free(secs);
+    return cli_usage("unpack", "%s", msg);
+}
+
 int cmd_unpack(int argc, char **argv)
 {
     enum {
@@ -395,31 +403,31 @@ int cmd_unpack(int argc, char **argv)
             else if (strcmp(optarg, "mdbox") == 0)
                 o.layout = &mf_mdbox_layout;
             else
-                return cli_usage("unpack", "--format is sdbox or mdbox");
+                return usage_free(pubs, secs, "--format is sdbox or mdbox");
             o.format_given = 1;
             break;
         case O_OWNER: owner = optarg; break;
         case O_OWNERMAP: owner_map = optarg; break;
         case O_DMODE:
             if (parse_mode(optarg, &o.owner.dir_mode) < 0)
-                return cli_usage("unpack", "--dir-mode is an octal mode");
+                return usage_free(pubs, secs, "--dir-mode is an octal mode");
             break;
         case O_FMODE:
             if (parse_mode(optarg, &o.owner.file_mode) < 0)
-                return cli_usage("unpack", "--file-mode is an octal mode");
+                return usage_free(pubs, secs, "--file-mode is an octal mode");
             break;
         case O_USERS: users = optarg; break;
         case O_MAILBOX: o.mailbox = optarg; break;
         case O_SEP:
             if (strlen(optarg) != 1 || optarg[0] < 0x21 || optarg[0] > 0x7e)
-                return cli_usage("unpack", "--separator is one printable character");
+                return usage_free(pubs, secs, "--separator is one printable character");
             o.sep = optarg[0];
             break;
         case O_UTF8: o.utf8 = 1; break;
         case O_ROTATE:
             if (cli_parse_size(optarg, &o.rotate_size) < 0 || o.rotate_size < 4096 ||
                 o.rotate_size > (1ull << 31))
-                return cli_usage("unpack", "--mdbox-rotate-size is 4k..2G");
+                return usage_free(pubs, secs, "--mdbox-rotate-size is 4k..2G");
             break;
         case O_HOME: o.home_tmpl = optarg; break;
         case O_NOSIEVE: o.no_sieve = 1; break;
@@ -429,18 +437,14 @@ int cmd_unpack(int argc, char **argv)
         case O_TMPDIR: tmpdir = optarg; break;
         case O_JSON: json = 1; break;
         case 'q': x.quiet = 1; break;
-        case 'h': help(); mf_free(pubs); return 0;
-        default: mf_free(pubs); return cli_usage("unpack", "unknown option");
+        case 'h': help(); mf_free(pubs); mf_free(secs); return 0;
+        default: return usage_free(pubs, secs, "unknown option");
         }
     }
-    if (npubs == 0 || o.tmpl == NULL || optind >= argc) {
-        mf_free(pubs);
-        return cli_usage("unpack", "mailferry unpack -p PUB --to TEMPLATE ARCHIVE...");
-    }
-    if (o.tmpl[0] != '/') {
-        mf_free(pubs);
-        return cli_usage("unpack", "--to must be an absolute path");
-    }
+    if (npubs == 0 || o.tmpl == NULL || optind >= argc)
+        return usage_free(pubs, secs, "mailferry unpack -p PUB --to TEMPLATE ARCHIVE...");
+    if (o.tmpl[0] != '/')
+        return usage_free(pubs, secs, "--to must be an absolute path");
     if (mf_crypto_init(&err) < 0 || cli_load_pubkeys(pubs, npubs, &keys, &nkeys, &err) < 0)
         goto fail;
     if (owner != NULL && parse_owner(owner, &o.owner, &err) < 0)
