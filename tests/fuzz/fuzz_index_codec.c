@@ -29,6 +29,11 @@ static void encode(struct mf_buf *out, struct mf_buf *scratch, const struct mf_r
     case MF_REC_MESSAGE: rc = mf_enc_message(out, scratch, &r->u.message); break;
     case MF_REC_MAILBOX_END: rc = mf_enc_mailbox_end(out, scratch, &r->u.mailbox_end); break;
     case MF_REC_END: rc = mf_enc_end(out, scratch, &r->u.end); break;
+    case MF_REC_MAILBOX_DELTA: rc = mf_enc_mailbox_delta(out, scratch, &r->u.mailbox_delta); break;
+    case MF_REC_EXPUNGE: rc = mf_enc_expunge(out, scratch, &r->u.expunge); break;
+    case MF_REC_FLAGS: rc = mf_enc_flags(out, scratch, &r->u.flags); break;
+    case MF_REC_MAILBOX_GONE: rc = mf_enc_mailbox_gone(out, scratch, &r->u.mailbox_gone); break;
+    case MF_REC_USER_GONE: rc = mf_enc_user_gone(out, scratch, &r->u.user_gone); break;
     default: abort();  /* the decoder handed out a type it does not know */
     }
     if (rc < 0)
