@@ -257,6 +257,18 @@ int mf_remove_tree(const char *path, struct mf_error *err)
     return mf_remove_tree_at(AT_FDCWD, path, err);
 }
 
+DIR *mf_opendir_at(int dirfd)
+{
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL && fd >= 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return d;
+}
+
 int mf_open_dir_below(int base, const char *rel)
 {
     /* a fresh open file description: a dup() would share the directory offset */

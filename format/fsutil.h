@@ -3,6 +3,7 @@
 #ifndef MF_FSUTIL_H
 #define MF_FSUTIL_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -43,5 +44,8 @@ int mf_remove_tree(const char *path, struct mf_error *err) MF_WUR;
 /* Opens directory rel below base, never through a symbolic link and never
  * through "..": -1 with errno set otherwise. */
 int mf_open_dir_below(int base, const char *rel);
+/* A directory stream over dirfd's directory, with an open file description
+ * of its own (the caller keeps dirfd); NULL with errno set on failure. */
+DIR *mf_opendir_at(int dirfd);
 
 #endif

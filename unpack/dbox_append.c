@@ -738,14 +738,10 @@ static uint32_t map_highest_file_id(int sfd, const struct mf_ix *map)
 {
     const struct mf_ix_ext *e = mf_ix_ext_get(map, "map");
     uint32_t hi = e != NULL && e->hdr_size >= 4 ? mf_load_u32le(e->hdr) : 0;
-    int fd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    DIR *d = mf_opendir_at(sfd);
     struct dirent *de;
-    if (d == NULL) {
-        if (fd >= 0)
-            close(fd);
+    if (d == NULL)
         return hi;
-    }
     while ((de = readdir(d)) != NULL)
         if (de->d_name[0] == 'm' && de->d_name[1] == '.') {
             struct stat st;

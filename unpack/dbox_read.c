@@ -141,15 +141,11 @@ static int scan(struct mf_tstore *ts, struct mf_buf *storage, int depth, size_t 
  * `.mailferry-move.<n>` (their storage name is recorded in the state). */
 static int scan_parked(struct mf_tstore *ts, size_t *cap, struct mf_error *err)
 {
-    int fd = openat(ts->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    DIR *d = mf_opendir_at(ts->rootfd);
     struct dirent *de;
     int r = 0;
-    if (d == NULL) {
-        if (fd >= 0)
-            close(fd);
+    if (d == NULL)
         return 0;
-    }
     while (r == 0 && (de = readdir(d)) != NULL)
         if (strncmp(de->d_name, ".mailferry-move.", 16) == 0)
             r = add_box(ts, de->d_name, "", cap, err);

@@ -354,14 +354,10 @@ static int chain_read(void *ctx, const uint8_t guid[MF_GUID_BYTES], uint32_t uid
 static void remove_leftovers(struct mf_apply *a)
 {
     static const char *const prefixes[] = {".mailferry-new.", ".mailferry-deleted."};
-    int fd = openat(a->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    DIR *d = mf_opendir_at(a->rootfd);
     struct dirent *de;
-    if (d == NULL) {
-        if (fd >= 0)
-            close(fd);
+    if (d == NULL)
         return;
-    }
     while ((de = readdir(d)) != NULL) {
         struct stat st;
         struct mf_error e;

@@ -20,14 +20,10 @@
 /* Empty directories a killed run made for "sieve" and did not rename. */
 static void remove_dir_leftovers(int home)
 {
-    int fd = openat(home, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    DIR *d = mf_opendir_at(home);
     struct dirent *de;
-    if (d == NULL) {
-        if (fd >= 0)
-            close(fd);
+    if (d == NULL)
         return;
-    }
     while ((de = readdir(d)) != NULL) {
         struct stat st;
         if (strncmp(de->d_name, DIR_TMP_PREFIX, strlen(DIR_TMP_PREFIX)) == 0 &&

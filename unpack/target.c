@@ -138,16 +138,12 @@ static void read_state(struct mf_target *t)
  * where the sieve directory is made. */
 static void remove_stale_stages(struct mf_target *t)
 {
-    int fd = openat(t->parentfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    DIR *d = mf_opendir_at(t->parentfd);
     struct dirent *de;
     char prefix[512];
     struct mf_error e;
-    if (d == NULL) {
-        if (fd >= 0)
-            close(fd);
+    if (d == NULL)
         return;
-    }
     snprintf(prefix, sizeof prefix, ".%s.mailferry-stage.", t->leaf);
     while ((de = readdir(d)) != NULL) {
         size_t n = strlen(de->d_name);
