@@ -12,9 +12,7 @@
 #   - afterwards Dovecot's log is clean and `doveadm force-resync` changes
 #     nothing, for sdbox and mdbox.
 import os
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "dovecot"))
 import dvlib  # noqa: E402
@@ -40,18 +38,7 @@ def status(dv, login):
 
 
 def main():
-    why = dvlib.unavailable_reason()
-    if why:
-        print("1..0 # SKIP %s" % why)
-        return
-    dvlib.exit_on_signals()
-    work = tempfile.mkdtemp(prefix="mf-merge.")
-    try:
-        run_all(work)
-    finally:
-        if not os.environ.get("KEEP"):
-            shutil.rmtree(work, ignore_errors=True)
-    tap.done()
+    dvlib.run_in_workdir(tap, "mf-merge.", run_all)
 
 
 def run_all(work):

@@ -12,9 +12,7 @@
 #     is not "0 differences".
 import json
 import os
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "dovecot"))
 import dvlib  # noqa: E402
@@ -30,18 +28,7 @@ def mf(args):
 
 
 def main():
-    why = dvlib.unavailable_reason()
-    if why:
-        print("1..0 # SKIP %s" % why)
-        return
-    dvlib.exit_on_signals()
-    work = tempfile.mkdtemp(prefix="mf-against.")
-    try:
-        run_all(work)
-    finally:
-        if not os.environ.get("KEEP"):
-            shutil.rmtree(work, ignore_errors=True)
-    tap.done()
+    dvlib.run_in_workdir(tap, "mf-against.", run_all)
 
 
 def run_all(work):

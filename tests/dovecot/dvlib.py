@@ -522,6 +522,24 @@ def exit_on_signals():
         signal.signal(sig, handler)
 
 
+def run_in_workdir(tap, prefix, body):
+    """The frame of a Dovecot test: skips the whole file (TAP) when no Dovecot
+    can start here, runs body(work) in a fresh directory that is removed after
+    (kept with KEEP=1), and ends the TAP stream."""
+    why = unavailable_reason()
+    if why:
+        print("1..0 # SKIP %s" % why)
+        return
+    exit_on_signals()
+    work = tempfile.mkdtemp(prefix=prefix)
+    try:
+        body(work)
+    finally:
+        if not os.environ.get("KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+    tap.done()
+
+
 def test_paths(test_file):
     """(tests dir, repo root, mailferry binary) as tests/lib.sh finds them:
     MF_SRC (default: the tests dir's parent) and MAILFERRY (default: ../build/mailferry
