@@ -1,8 +1,8 @@
 """dvlib: a throwaway Dovecot for the tests, and the parsing of doveadm's output.
 
-A test starts a private Dovecot master (the standalone configuration of
-dovecot-formats.md 9.1: absolute paths in a temporary directory, no system
-users, IMAP on a free loopback port, mail owned by uid/gid 5000), adds users
+A test starts a private Dovecot master (a standalone configuration:
+absolute paths in a temporary directory, no system users, IMAP on a free
+loopback port, mail owned by uid/gid 5000), adds users
 to its passwd-file with a per-user `userdb_mail=` location, asks doveadm what
 Dovecot sees, and stops the master again:
 
@@ -238,7 +238,7 @@ class Dovecot:
         make_traversable(d)
         self.port = free_port()
         ns_prefix = "  prefix = %s\n" % self.ns_prefix if self.ns_prefix else ""
-        conf = """# throwaway Dovecot for mailferry tests (dovecot-formats.md 9.1)
+        conf = """# throwaway Dovecot for mailferry tests
 protocols = imap
 listen = 127.0.0.1
 base_dir = {d}/run

@@ -33,11 +33,7 @@ TESTS, MF_SRC, MAILFERRY = dvlib.test_paths(
 def sample_dir():
     if os.environ.get("MF_SAMPLES"):
         return os.environ["MF_SAMPLES"]
-    for d in (os.path.join(TESTS, "data", "samples"),
-              os.path.join(MF_SRC, "..", "shared", "reference", "samples")):
-        if os.path.isdir(d):
-            return d
-    return os.path.join(MF_SRC, "..", "shared", "reference", "samples")
+    return os.path.join(TESTS, "data", "samples")
 
 
 def mailbox_dirs(maildir):
