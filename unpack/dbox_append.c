@@ -575,6 +575,22 @@ static int append_txn(int logfd, const struct mf_ix *ix, struct mf_log *l, struc
     return r;
 }
 
+/* The end of a mailbox's transaction, sdbox and mdbox alike: the flag
+ * changes and the next UID join the appends already in l, the whole is
+ * appended to dovecot.index.log, and the log lock is let go. */
+static int finish_mailbox_txn(struct mf_log *l, struct mf_batch *b, const struct mf_ix *ix,
+                              int *lockfd, struct mf_error *err)
+{
+    if (log_flag_changes(l, b, ix, err) < 0)
+        return -1;
+    log_next_uid(l, ix, b);
+    if (append_txn(*lockfd, ix, l, err) < 0)
+        return -1;
+    close(*lockfd);
+    *lockfd = -1;
+    return 0;
+}
+
 static int lock_and_load(int dirfd, const char *prefix, int timeout, struct mf_ix *ix,
                          struct mf_error *err)
 {
@@ -704,13 +720,8 @@ static int sd_commit(struct mf_tstore *ts, struct mf_tbox *bx, struct mf_batch *
             }
         mf_log_end(&l);
     }
-    if (log_flag_changes(&l, b, &ix, err) < 0)
+    if (finish_mailbox_txn(&l, b, &ix, &lockfd, err) < 0)
         goto out;
-    log_next_uid(&l, &ix, b);
-    if (append_txn(lockfd, &ix, &l, err) < 0)
-        goto out;
-    close(lockfd);
-    lockfd = -1;
     if (sync_dir(dfd, o, err) < 0)
         goto out;
     for (size_t i = 0; i < b->n; i++)
@@ -883,13 +894,8 @@ static int md_commit(struct mf_tstore *ts, struct mf_tbox *bx, struct mf_batch *
             }
         mf_log_end(&l);
     }
-    if (log_flag_changes(&l, b, &ix, err) < 0)
+    if (finish_mailbox_txn(&l, b, &ix, &lockfd, err) < 0)
         goto out;
-    log_next_uid(&l, &ix, b);
-    if (append_txn(lockfd, &ix, &l, err) < 0)
-        goto out;
-    close(lockfd);
-    lockfd = -1;
     if (sync_dir(sfd, o, err) < 0)
         goto out;
     for (size_t i = 0; i < b->ntmpfiles; i++)
